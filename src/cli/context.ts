@@ -1,0 +1,49 @@
+/** What commands share: the loaded config, the job's warehouse, and a provider whose events land. */
+import { loadConfig, loadJob, providerSection, requireSection, warehouseUrl, type LoadedConfig, type LoadedJob } from '../config/load.js';
+import { landEvents, type ProviderEvent } from '../events/event.js';
+import type { Provider } from '../providers/provider.js';
+import { createProvider } from '../providers/registry.js';
+import { GroupCommit } from '../util/group-commit.js';
+import { openWarehouse } from '../warehouse/open.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+
+export interface JobContext {
+  config: LoadedConfig;
+  loaded: LoadedJob;
+  wh: Warehouse;
+  provider: Provider;
+  close(): Promise<void>;
+}
+
+/** Everything is validated before the warehouse is opened, so a bad job touches nothing. */
+export async function openJobContext(jobFile: string): Promise<JobContext> {
+  const config = loadConfig();
+  const loaded = loadJob(jobFile);
+  const url = warehouseUrl(config, loaded.job.source.warehouse, jobFile);
+  requireSection(config, providerSection(loaded.job.message.provider));
+  const wh = await openWarehouse(url);
+  const events = new GroupCommit<ProviderEvent>((batch) => landEvents(wh, batch));
+  let provider: Provider;
+  try {
+    provider = createProvider(loaded.job.message.provider, config, { events: (e) => events.add(e) }, jobFile);
+  } catch (err) {
+    await wh.close();
+    throw err;
+  }
+  return {
+    config, loaded, wh, provider,
+    async close() {
+      try {
+        await provider.close();
+        await events.idle();
+      } finally {
+        await wh.close();
+      }
+    },
+  };
+}
+
+export async function openDefaultWarehouse(name = 'default'): Promise<Warehouse> {
+  const config = loadConfig();
+  return openWarehouse(warehouseUrl(config, name));
+}

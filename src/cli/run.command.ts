@@ -1,0 +1,49 @@
+/** `herald run <job> [--dry-run] [--limit N] [--run-key K] [--resend-unknown] [--json]` */
+import { ConfigError } from '../errors.js';
+import { LimiterRegistry } from '../dispatch/limiter.js';
+import { createLogger } from '../log.js';
+import { runJob } from '../pipeline/run-job.js';
+import { funnel, funnelTable, reasons } from '../report/funnel.js';
+import { openJobContext } from './context.js';
+import { progressPrinter } from './progress.js';
+
+export async function runCommand(positionals: string[], flags: Record<string, unknown>): Promise<number> {
+  if (positionals.length !== 1) throw ConfigError.of('herald run', '', 'give exactly one job file', 'herald run jobs/demo.yaml');
+  const limit = flags.limit === undefined ? undefined : Number(flags.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw ConfigError.of('--limit', '', `"${String(flags.limit)}" is not a positive whole number`);
+  const dryRun = flags['dry-run'] === true;
+  if (dryRun && flags['resend-unknown'] === true) throw ConfigError.of('--resend-unknown', '', 'a dry run sends nothing; drop --resend-unknown or --dry-run');
+
+  const ctx = await openJobContext(positionals[0]!);
+  const logger = createLogger();
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) process.exit(130); // a second signal: the user insists
+    logger.warn({ signal }, 'stopping: no new rows; sends in flight will settle');
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = progressPrinter(ctx.loaded.job.name);
+  try {
+    const summary = await runJob({
+      loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, limiters: new LimiterRegistry(), logger,
+      dryRun, ...(limit ? { limit } : {}), ...(typeof flags['run-key'] === 'string' ? { runKey: flags['run-key'] } : {}),
+      resendUnknown: flags['resend-unknown'] === true, stop: stop.signal, onProgress: (t) => progress.update(t),
+    });
+    progress.stop();
+    if (summary.already_finished) console.error(`run key ${summary.run_key} already finished as run ${summary.run_id}; nothing was sent`);
+    await ctx.provider.close(); // lets late provider events land before the funnel is read
+    const rows = await funnel(ctx.wh, { runId: summary.run_id });
+    console.log(funnelTable(rows, await reasons(ctx.wh, [summary.run_id])));
+    if (summary.error) console.error(`run ${summary.status}: ${summary.error}`);
+    if (summary.exit_code === 3) console.error(`failure ratio ${(summary.failure_ratio * 100).toFixed(1)}% is above max_failure_ratio`);
+    if (flags.json === true) console.log(JSON.stringify(summary));
+    return summary.exit_code;
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await ctx.close();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The job file (DESIGN "Job file"): one zod schema, the only place a job's shape is defined.
+ * `type Job` is inferred from it; the JSON Schema for editors is generated from it.
+ */
+import { isSupportedCountry } from 'libphonenumber-js/max';
+import { z } from 'zod';
+
+const identifier = z.string().regex(/^[a-z0-9_]+$/, 'use lowercase letters, digits and _ only');
+const column = z.string().min(1, 'name a column of the segment query');
+
+/** Where a template value comes from: a column of the row, or a constant. */
+const valueSource = {
+  column: column.optional().describe('column of the segment row'),
+  value: z.union([z.string(), z.number()]).optional().describe('a constant, the same for every row'),
+};
+const exactlyOneSource = (s: { column?: unknown; value?: unknown }) => (s.column === undefined) !== (s.value === undefined);
+const oneSourceMessage = { message: 'give exactly one of "column" or "value"' };
+
+export const ParamTypeSchema = z.enum(['text', 'number', 'currency', 'date']);
+
+export const BodyParamSchema = z.strictObject({
+  ...valueSource,
+  name: identifier.optional().describe('parameter name, for templates with named parameters'),
+  type: ParamTypeSchema.default('text'),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as JPY or USD').optional()
+    .describe('currency code, required for type: currency'),
+})
+  .refine(exactlyOneSource, oneSourceMessage)
+  .refine((p) => p.type !== 'currency' || p.currency !== undefined, { message: 'type: currency needs "currency" (e.g. JPY)', path: ['currency'] });
+
+const sourceSchema = z.strictObject(valueSource).refine(exactlyOneSource, oneSourceMessage);
+const namedSourceSchema = z.strictObject({ ...valueSource, name: identifier.optional() }).refine(exactlyOneSource, oneSourceMessage);
+
+export const HeaderSchema = z.union([
+  z.strictObject({ text: namedSourceSchema }),
+  z.strictObject({ image: sourceSchema }),
+  z.strictObject({ video: sourceSchema }),
+  z.strictObject({ document: sourceSchema }),
+], { message: 'header takes exactly one of text, image, video or document' });
+
+export const ButtonSchema = z.strictObject({
+  index: z.number().int().min(0).max(9),
+  url_suffix: sourceSchema.optional().describe('dynamic part of a URL button'),
+  quick_reply_payload: sourceSchema.optional().describe('payload echoed back when the button is tapped'),
+}).refine((b) => (b.url_suffix === undefined) !== (b.quick_reply_payload === undefined), {
+  message: 'a button takes exactly one of "url_suffix" or "quick_reply_payload"',
+});
+
+const duration = z.string().regex(/^\d+[mhd]$/, 'a duration such as 90m, 24h or 7d');
+
+export const DedupeSchema = z.union([
+  z.literal('job').describe('never twice per row key for this job'),
+  z.literal('run').describe('once per row key per run'),
+  z.strictObject({ window: duration }).describe('not twice per row key within the window'),
+], { message: 'dedupe is "job", "run" or { window: 7d }' });
+
+export const JobSchema = z.strictObject({
+  name: identifier.describe('unique job name; part of every idempotency key'),
+  schedule: z.string().regex(/^\S+( \S+){4,5}$/, 'a cron expression with 5 or 6 fields').optional(),
+  timezone: z.string().refine(isTimeZone, 'an IANA time zone such as Asia/Tokyo').default('UTC'),
+  source: z.strictObject({
+    warehouse: z.string().min(1).default('default'),
+    sql: z.string().min(1).optional().describe('path of a .sql file'),
+    query: z.string().min(1).optional().describe('inline SQL'),
+    params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.union([z.string(), z.number(), z.boolean(), z.null()]))
+      .default({}).describe('values for :name parameters in the SQL'),
+  }).refine((s) => (s.sql === undefined) !== (s.query === undefined), { message: 'give exactly one of "sql" or "query"' }),
+  audience: z.strictObject({
+    key: column.describe('stable row key column'),
+    phone: column.describe('phone number column, any common format'),
+    default_region: z.string().refine((r) => isSupportedCountry(r), 'a two-letter region code such as JP, US or GB')
+      .describe('region for numbers written without a country code'),
+    consent: column.describe('rows where this column is not true are not sent'),
+  }),
+  message: z.strictObject({
+    provider: z.enum(['meta', 'infobip', 'ada', 'sandbox']),
+    sender: z.string().min(1, 'the sending number or id, e.g. ${META_PHONE_NUMBER_ID}'),
+    template: z.strictObject({ name: identifier, language: z.string().regex(/^[a-z]{2,3}(_[A-Za-z]{2,4})?$/, 'a language code such as ja or en_US') }),
+    body: z.array(BodyParamSchema).default([]),
+    header: HeaderSchema.optional(),
+    buttons: z.array(ButtonSchema).default([]),
+  }).refine((m) => new Set(m.body.map((p) => p.name !== undefined)).size <= 1, {
+    message: 'body parameters are either all named or all positional', path: ['body'],
+  }).refine((m) => new Set(m.buttons.map((b) => b.index)).size === m.buttons.length, {
+    message: 'two buttons share an index', path: ['buttons'],
+  }),
+  delivery: z.strictObject({
+    rate_per_second: z.number().positive().max(1000).optional().describe('per sender; default: the provider\'s'),
+    concurrency: z.number().int().min(1).max(1000).default(64).describe('sends in flight at once; bounds unknowns after a crash'),
+    dedupe: DedupeSchema.default('job'),
+    not_after: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time such as 21:00').optional(),
+    max_failure_ratio: z.number().min(0).max(1).optional().describe('exit code 3 when failed / attempted exceeds it'),
+  }).default({ concurrency: 64, dedupe: 'job' }),
+});
+
+export type Job = z.infer<typeof JobSchema>;
+export type BodyParam = z.infer<typeof BodyParamSchema>;
+export type HeaderSpec = z.infer<typeof HeaderSchema>;
+export type ButtonSpec = z.infer<typeof ButtonSchema>;
+export type Dedupe = z.infer<typeof DedupeSchema>;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,34 @@
+/** Deterministic ids: the same row in the same job (and scope) always gets the same keys. */
+import { createHash } from 'node:crypto';
+import type { Dedupe } from '../config/job.schema.js';
+
+function digest(parts: readonly string[], length: number): string {
+  return createHash('sha256').update(parts.join('\u001f')).digest('hex').slice(0, length);
+}
+
+/** hash(job, row key, dedupe scope): a re-run finds the keys it already sent. */
+export function idempotencyKey(job: string, rowKey: string, dedupe: Dedupe, runId: string): string {
+  const scope = dedupe === 'run' ? `run:${runId}` : dedupe === 'job' ? 'job' : 'window';
+  return digest([job, rowKey, scope], 40);
+}
+
+/**
+ * One send per row per run; retries and resumes reuse it (it is the provider's callback data and
+ * Infobip's messageId). A later row repeating a key gets its own id from its position.
+ */
+export function sendId(runId: string, rowKey: string, repeatOrdinal?: number): string {
+  return digest([runId, rowKey, repeatOrdinal === undefined ? '' : `#${repeatOrdinal}`], 32);
+}
+
+/** Start of the dedupe window, or null when every earlier send counts. */
+export function dedupeSince(dedupe: Dedupe, now: Date): Date | null {
+  if (typeof dedupe === 'string') return null;
+  const amount = Number(dedupe.window.slice(0, -1));
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[dedupe.window.slice(-1) as 'm' | 'h' | 'd'];
+  return new Date(now.getTime() - amount * unit);
+}
+
+export function newRunId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').toLowerCase();
+  return `r${stamp}_${digest([String(now.getTime()), String(Math.random()), String(process.pid)], 8)}`;
+}

@@ -1,0 +1,70 @@
+/**
+ * Normalize: each row becomes a Draft with its key and E.164 recipient, or a verdict saying why
+ * it will not be sent: invalid_phone, not_mobile (rejected), no_consent, opted_out (suppressed),
+ * duplicate_in_segment (duplicate).
+ */
+import type { Job } from '../config/job.schema.js';
+import { findSuppressed } from '../store/sends.store.js';
+import type { Draft } from '../types.js';
+import type { Row, Warehouse } from '../warehouse/warehouse.js';
+import { normalizePhone } from './phone.normalize.js';
+
+const TRUE_WORDS = new Set(['true', 't', 'yes', 'y', '1', 'on']);
+
+/** Consent must be affirmatively true; null, empty and unknown words are not consent. */
+export function hasConsent(value: unknown): boolean {
+  if (value === true) return true;
+  if (typeof value === 'number' || typeof value === 'bigint') return Number(value) === 1;
+  return typeof value === 'string' && TRUE_WORDS.has(value.trim().toLowerCase());
+}
+
+export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<Row[]>): AsyncGenerator<Draft[]> {
+  const { key, phone, consent, default_region: region } = job.audience;
+  // In-run dedupe keeps one entry per row: numbers as numbers (E.164 digits fit a double) to stay small.
+  const seenKeys = new Set<string>();
+  const seenRecipients = new Map<number, string>();
+  let ordinal = 0;
+  for await (const rows of chunks) {
+    const drafts: Draft[] = [];
+    for (const row of rows) {
+      const rawKey = row[key];
+      const rowKey = rawKey === null || rawKey === undefined || String(rawKey) === '' ? `#${ordinal}` : String(rawKey);
+      const draft: Draft = { ordinal: ordinal++, rowKey, row, recipient: null };
+      drafts.push(draft);
+      if (rowKey.startsWith('#')) {
+        draft.verdict = { status: 'rejected', reason: 'missing_key', detail: `column ${key} is empty; this row is keyed by its position` };
+        continue;
+      }
+      if (seenKeys.has(rowKey)) {
+        draft.repeatsKey = true;
+        draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: `${key} ${rowKey} appears earlier in the segment` };
+        continue;
+      }
+      seenKeys.add(rowKey);
+      const parsed = normalizePhone(row[phone], region);
+      if (!parsed.ok) {
+        draft.verdict = { status: 'rejected', reason: parsed.reason, detail: parsed.detail };
+        continue;
+      }
+      draft.recipient = parsed.e164;
+      if (!hasConsent(row[consent])) {
+        draft.verdict = { status: 'suppressed', reason: 'no_consent', detail: `${consent} is ${JSON.stringify(row[consent] ?? null)}` };
+        continue;
+      }
+      const digits = Number(parsed.e164.slice(1));
+      const firstKey = seenRecipients.get(digits);
+      if (firstKey !== undefined) {
+        draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: `same recipient as ${key} ${firstKey}` };
+        continue;
+      }
+      seenRecipients.set(digits, rowKey);
+    }
+    const open = drafts.filter((d) => !d.verdict && d.recipient);
+    const suppressed = await findSuppressed(wh, open.map((d) => d.recipient!));
+    for (const d of open) {
+      const reason = suppressed.get(d.recipient!);
+      if (reason) d.verdict = { status: 'suppressed', reason: 'opted_out', detail: reason };
+    }
+    yield drafts;
+  }
+}

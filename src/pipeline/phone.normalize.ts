@@ -1,0 +1,37 @@
+/**
+ * Phone numbers to E.164 with libphonenumber-js (full metadata: the number type needs it).
+ * Never hand-written rules: formats, national prefixes, full-width digits and country codes
+ * written without "+" are all the library's business.
+ */
+import { parsePhoneNumberWithError, ParseError, type CountryCode, type NumberType } from 'libphonenumber-js/max';
+
+export type PhoneResult =
+  | { ok: true; e164: string; type: NumberType }
+  | { ok: false; reason: 'invalid_phone' | 'not_mobile'; detail: string };
+
+// US and CA numbers cannot be told apart from landlines; WhatsApp reaches them, so they count.
+const MOBILE_TYPES: ReadonlySet<NumberType> = new Set<NumberType>(['MOBILE', 'FIXED_LINE_OR_MOBILE']);
+
+export function normalizePhone(raw: unknown, defaultRegion: string): PhoneResult {
+  const text = raw === null || raw === undefined ? '' : String(raw).trim();
+  if (text === '') return { ok: false, reason: 'invalid_phone', detail: 'empty' };
+  let parsed;
+  try {
+    parsed = parsePhoneNumberWithError(text, { defaultCountry: defaultRegion as CountryCode });
+  } catch (err) {
+    return { ok: false, reason: 'invalid_phone', detail: err instanceof ParseError ? err.message : String(err) };
+  }
+  if (!parsed.isValid()) return { ok: false, reason: 'invalid_phone', detail: `not a valid ${parsed.country ?? `+${parsed.countryCallingCode}`} number` };
+  const type = parsed.getType();
+  if (type === undefined || !MOBILE_TYPES.has(type)) {
+    return { ok: false, reason: 'not_mobile', detail: `${(type ?? 'unknown type').toLowerCase()} number` };
+  }
+  return { ok: true, e164: parsed.number, type };
+}
+
+/** `+819012345678` → `+81******5678`: enough to recognise, not enough to message. */
+export function maskPhone(e164: string | null | undefined): string {
+  if (!e164) return '';
+  if (e164.length <= 7) return '*'.repeat(e164.length);
+  return `${e164.slice(0, 3)}${'*'.repeat(e164.length - 7)}${e164.slice(-4)}`;
+}

@@ -1,0 +1,176 @@
+/**
+ * Render: a row's values become the template's parameters, checked against Meta's limits where
+ * the payload is built, with a reason that names the parameter, the column and the limit:
+ * missing_variable, variable_too_long, invalid_variable.
+ */
+import type { BodyParam, ButtonSpec, HeaderSpec, Job } from '../config/job.schema.js';
+import type { ButtonParam, Draft, HeaderParam, RenderedMessage, TemplateParam, Verdict } from '../types.js';
+
+export const LIMITS = { headerText: 60, bodyParam: 1024 } as const;
+
+/** Thrown inside rendering of one row; becomes that row's verdict, never escapes the stage. */
+class RowProblem extends Error {
+  constructor(readonly verdict: Verdict) {
+    super(verdict.detail ?? verdict.reason ?? 'row problem');
+  }
+}
+
+export async function* render(job: Job, drafts: AsyncIterable<Draft[]>): AsyncGenerator<Draft[]> {
+  const renderRow = rowRenderer(job);
+  for await (const batch of drafts) {
+    for (const d of batch) {
+      if (!d.verdict && d.row) {
+        const result = renderRow(d.row);
+        if ('verdict' in result) d.verdict = result.verdict;
+        else Object.assign(d, result);
+      }
+      d.row = null;
+    }
+    yield batch;
+  }
+}
+
+export type RenderResult = { message: RenderedMessage; variables: Record<string, string> } | { verdict: Verdict };
+
+export function rowRenderer(job: Job): (row: Record<string, unknown>) => RenderResult {
+  const { template, body, header, buttons } = job.message;
+  const locale = template.language.replace('_', '-');
+  const formats = formatters(locale, job.timezone);
+  return (row) => {
+    const variables: Record<string, string> = {};
+    try {
+      const message: RenderedMessage = {
+        template: { name: template.name, language: template.language },
+        body: body.map((spec, i) => {
+          const param = bodyParam(spec, i, row, formats);
+          variables[`body.${spec.name ?? i + 1}`] = param.text;
+          return param;
+        }),
+        buttons: buttons.map((spec) => {
+          const button = buttonParam(spec, row);
+          variables[`button.${spec.index}`] = button.kind === 'url' ? button.text : button.payload;
+          return button;
+        }),
+      };
+      if (header) {
+        message.header = headerParam(header, row);
+        variables.header = message.header.kind === 'text' ? message.header.text : message.header.link;
+      }
+      return { message, variables };
+    } catch (err) {
+      if (err instanceof RowProblem) return { verdict: err.verdict };
+      throw err;
+    }
+  };
+}
+
+interface Formatters {
+  number(n: number): string;
+  currency(n: number, code: string): string;
+  date(d: Date): string;
+}
+
+function formatters(locale: string, timeZone: string): Formatters {
+  const safeLocale = Intl.NumberFormat.supportedLocalesOf([locale])[0] ?? 'en';
+  const number = new Intl.NumberFormat(safeLocale);
+  const currencies = new Map<string, Intl.NumberFormat>();
+  const dateTime = new Intl.DateTimeFormat(safeLocale, { dateStyle: 'medium', timeZone });
+  const dateOnly = new Intl.DateTimeFormat(safeLocale, { dateStyle: 'medium', timeZone: 'UTC' });
+  return {
+    number: (n) => number.format(n),
+    currency: (n, code) => {
+      let f = currencies.get(code);
+      if (!f) currencies.set(code, (f = new Intl.NumberFormat(safeLocale, { style: 'currency', currency: code })));
+      return f.format(n);
+    },
+    // A value at exactly UTC midnight is a calendar date (a DATE column): never shift it by a zone.
+    date: (d) => (d.getTime() % 86_400_000 === 0 ? dateOnly : dateTime).format(d),
+  };
+}
+
+function describe(label: string, source: { column?: string | undefined }): string {
+  return source.column ? `${label} (column ${source.column})` : label;
+}
+
+function rawValue(source: { column?: string | undefined; value?: string | number | undefined }, row: Record<string, unknown>, label: string): unknown {
+  const value = source.column !== undefined ? row[source.column] : source.value;
+  if (value === null || value === undefined || (typeof value === 'string' && value.trim() === '')) {
+    throw new RowProblem({ status: 'rejected', reason: 'missing_variable', detail: `${describe(label, source)} is empty` });
+  }
+  return value;
+}
+
+function textValue(source: { column?: string | undefined; value?: string | number | undefined }, row: Record<string, unknown>, label: string): string {
+  const value = rawValue(source, row, label);
+  return value instanceof Date ? value.toISOString() : String(value);
+}
+
+function bodyParam(spec: BodyParam, index: number, row: Record<string, unknown>, f: Formatters): TemplateParam {
+  const label = `message.body.${index}${spec.name ? ` "${spec.name}"` : ''}`;
+  const value = rawValue(spec, row, label);
+  const named = spec.name ? { name: spec.name } : {};
+  let param: TemplateParam;
+  switch (spec.type) {
+    case 'text':
+      param = { kind: 'text', ...named, text: value instanceof Date ? value.toISOString() : String(value) };
+      break;
+    case 'number':
+      param = { kind: 'text', ...named, text: f.number(toNumber(value, spec, label)) };
+      break;
+    case 'currency': {
+      const amount = toNumber(value, spec, label);
+      param = { kind: 'currency', ...named, text: f.currency(amount, spec.currency!), code: spec.currency!, amount1000: Math.round(amount * 1000) };
+      break;
+    }
+    case 'date':
+      param = { kind: 'date_time', ...named, text: f.date(toDate(value, spec, label)) };
+      break;
+  }
+  checkText(param.text, LIMITS.bodyParam, describe(label, spec));
+  return param;
+}
+
+function headerParam(spec: HeaderSpec, row: Record<string, unknown>): HeaderParam {
+  if ('text' in spec) {
+    const text = textValue(spec.text, row, 'message.header.text');
+    checkText(text, LIMITS.headerText, describe('message.header.text', spec.text));
+    return spec.text.name ? { kind: 'text', name: spec.text.name, text } : { kind: 'text', text };
+  }
+  const kind = 'image' in spec ? 'image' : 'video' in spec ? 'video' : 'document';
+  const source = 'image' in spec ? spec.image : 'video' in spec ? spec.video : spec.document;
+  const link = textValue(source, row, `message.header.${kind}`);
+  if (!/^https?:\/\/\S+$/.test(link)) {
+    throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${describe(`message.header.${kind}`, source)} is not an http(s) URL` });
+  }
+  return { kind, link };
+}
+
+function buttonParam(spec: ButtonSpec, row: Record<string, unknown>): ButtonParam {
+  if (spec.url_suffix) return { index: spec.index, kind: 'url', text: textValue(spec.url_suffix, row, `message.buttons.${spec.index}.url_suffix`) };
+  return { index: spec.index, kind: 'quick_reply', payload: textValue(spec.quick_reply_payload!, row, `message.buttons.${spec.index}.quick_reply_payload`) };
+}
+
+// Meta refuses parameter text with new lines, tabs or more than four spaces in a row (error 132000).
+const FORBIDDEN_WHITESPACE = /[\n\r\t]| {5,}/;
+
+function checkText(text: string, limit: number, label: string): void {
+  const length = [...text].length;
+  if (length > limit) {
+    throw new RowProblem({ status: 'rejected', reason: 'variable_too_long', detail: `${label} is ${length} characters; the limit is ${limit}` });
+  }
+  if (FORBIDDEN_WHITESPACE.test(text)) {
+    throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${label} contains a new line, a tab or more than 4 spaces in a row, which WhatsApp refuses` });
+  }
+}
+
+function toNumber(value: unknown, spec: BodyParam, label: string): number {
+  const n = typeof value === 'number' ? value : Number(String(value).trim());
+  if (!Number.isFinite(n)) throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${describe(label, spec)} is not a number: ${JSON.stringify(String(value).slice(0, 40))}` });
+  return n;
+}
+
+function toDate(value: unknown, spec: BodyParam, label: string): Date {
+  const d = value instanceof Date ? value : /^\d{4}-\d{2}-\d{2}$/.test(String(value)) ? new Date(`${String(value)}T00:00:00Z`) : new Date(String(value));
+  if (Number.isNaN(d.getTime())) throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${describe(label, spec)} is not a date: ${JSON.stringify(String(value).slice(0, 40))}` });
+  return d;
+}

@@ -1,0 +1,142 @@
+/**
+ * One run of a job, the whole flow on one screen:
+ *   segment → normalize → render → dispatch → land
+ * around it: the job lock, crash recovery, the run row and its final counts.
+ */
+import type { LoadedJob } from '../config/load.js';
+import { ConfigError, HeraldError, RunAbortedError, errorMessage } from '../errors.js';
+import type { LimiterRegistry } from '../dispatch/limiter.js';
+import type { Logger } from '../log.js';
+import type { Provider } from '../providers/provider.js';
+import { abortStaleRuns, countSends, findRunByKey, finishRun, insertRun, type StoredRun } from '../store/runs.store.js';
+import { SendsWriter } from '../store/sends.writer.js';
+import type { RunCounts, RunRecord } from '../types.js';
+import { RUNS } from '../warehouse/tables.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import { dispatch } from './dispatch.js';
+import { newRunId } from './identity.js';
+import { land, type Tally } from './land.js';
+import { normalize } from './normalize.js';
+import { render } from './render.js';
+import { openSegment, segmentRows, type SegmentParams } from './segment.js';
+
+export interface RunOptions {
+  loaded: LoadedJob;
+  /** The job's warehouse: the segment is read from it and herald's tables live in it. */
+  wh: Warehouse;
+  provider: Provider;
+  limiters: LimiterRegistry;
+  logger: Logger;
+  dryRun?: boolean;
+  limit?: number;
+  /** The same key resumes, or returns, the same run; never a second one. */
+  runKey?: string;
+  resendUnknown?: boolean;
+  params?: SegmentParams;
+  /** Aborting it stops the run gracefully: no new rows, in-flight sends settle, status aborted. */
+  stop?: AbortSignal;
+  onProgress?: (tally: Tally) => void;
+}
+
+export interface RunSummary {
+  run_id: string;
+  job: string;
+  run_key: string;
+  status: RunRecord['status'];
+  dry_run: boolean;
+  /** This call continued an earlier attempt of the same run key. */
+  resumed: boolean;
+  /** The run key had already finished: nothing was done. */
+  already_finished: boolean;
+  counts: RunCounts;
+  /** failed / (accepted + failed + unknown), or 0 when nothing was attempted. */
+  failure_ratio: number;
+  error: string | null;
+  exit_code: 0 | 1 | 3;
+}
+
+export async function runJob(o: RunOptions): Promise<RunSummary> {
+  const { job } = o.loaded;
+  const dryRun = o.dryRun ?? false;
+  // Bad SQL or a missing column is a usage error (exit 2): raised before anything is written.
+  const segment = await openSegment(o.wh, o.loaded, o.params);
+  const release = await o.wh.tryLock(`herald:job:${job.name}`);
+  if (!release) {
+    await segment.close();
+    throw new RunAbortedError(`job ${job.name} is already running in another process; one run of a job at a time`);
+  }
+  try {
+    const now = new Date();
+    const stale = await abortStaleRuns(o.wh, job.name, now);
+    if (stale.length > 0) o.logger.warn({ runs: stale }, 'marked runs left running by a process that died as aborted');
+    const { run, resumed } = await startOrResume(o, dryRun, now);
+    if (run.status === 'succeeded') {
+      await segment.close();
+      return summarize(run, await countSends(o.wh, run.run_id), { resumed: false, alreadyFinished: true }, job.delivery.max_failure_ratio);
+    }
+    o.logger.info({ run_id: run.run_id, run_key: run.run_key, job: job.name, dry_run: dryRun, resumed }, resumed ? 'resuming run' : 'run started');
+
+    const writer = new SendsWriter(o.wh);
+    let status: RunRecord['status'] = 'succeeded';
+    let error: string | null = null;
+    try {
+      const rows = segmentRows(segment, o.limit);
+      const drafts = normalize(job, o.wh, rows);
+      const rendered = render(job, drafts);
+      const settled = dispatch(rendered, {
+        job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, wh: o.wh, writer,
+        provider: o.provider, limiter: o.limiters.get(job.message.provider, job.message.sender, job.delivery.rate_per_second ?? o.provider.defaultRatePerSecond),
+        ...(o.stop ? { stop: o.stop } : {}),
+      });
+      await land(settled, o.onProgress);
+      if (o.stop?.aborted) [status, error] = ['aborted', 'stopped by a signal before the segment was finished; run again with the same run key to continue'];
+    } catch (err) {
+      [status, error] = err instanceof RunAbortedError ? ['aborted', err.message] : ['failed', errorMessage(err)];
+      o.logger.error({ run_id: run.run_id, err: errorMessage(err) }, 'run stopped');
+    } finally {
+      await segment.close();
+      await writer.idle().catch(() => undefined);
+    }
+    const counts = await countSends(o.wh, run.run_id);
+    await finishRun(o.wh, run.run_id, status, counts, error);
+    const summary = summarize({ ...run, status, error }, counts, { resumed, alreadyFinished: false }, job.delivery.max_failure_ratio);
+    o.logger.info({ run_id: run.run_id, status, counts }, 'run finished');
+    return summary;
+  } finally {
+    await release();
+  }
+}
+
+async function startOrResume(o: RunOptions, dryRun: boolean, now: Date): Promise<{ run: StoredRun; resumed: boolean }> {
+  const { job } = o.loaded;
+  if (o.runKey !== undefined) {
+    const existing = await findRunByKey(o.wh, job.name, o.runKey);
+    if (existing) {
+      if (Boolean(existing.dry_run) !== dryRun) {
+        throw ConfigError.of('--run-key', '', `run key "${o.runKey}" belongs to a ${existing.dry_run ? 'dry' : 'real'} run of ${job.name}`,
+          'use another run key for this kind of run');
+      }
+      if (existing.status === 'succeeded') return { run: existing, resumed: false };
+      await o.wh.update(RUNS, [{ run_id: existing.run_id, status: 'running', finished_at: null, error: null }], ['status', 'finished_at', 'error']);
+      return { run: { ...existing, status: 'running' }, resumed: true };
+    }
+  }
+  const runId = newRunId(now);
+  const run: RunRecord = { run_id: runId, job: job.name, run_key: o.runKey ?? runId, status: 'running', dry_run: dryRun, started_at: now, finished_at: null, error: null };
+  await insertRun(o.wh, run);
+  return { run, resumed: false };
+}
+
+function summarize(run: StoredRun, counts: RunCounts, how: { resumed: boolean; alreadyFinished: boolean }, maxFailureRatio: number | undefined): RunSummary {
+  const attempted = counts.accepted + counts.failed + counts.unknown;
+  const failureRatio = attempted === 0 ? 0 : counts.failed / attempted;
+  const exitCode = run.status !== 'succeeded' ? 1 : maxFailureRatio !== undefined && failureRatio > maxFailureRatio ? 3 : 0;
+  return {
+    run_id: run.run_id, job: run.job, run_key: run.run_key, status: run.status, dry_run: Boolean(run.dry_run),
+    resumed: how.resumed, already_finished: how.alreadyFinished, counts, failure_ratio: failureRatio, error: run.error ?? null, exit_code: exitCode,
+  };
+}
+
+export function isHeraldError(err: unknown): err is HeraldError {
+  return err instanceof HeraldError;
+}

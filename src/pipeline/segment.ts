@@ -1,0 +1,93 @@
+/**
+ * Segment: runs the job's SQL with its named parameters bound (never spliced) and streams the
+ * rows in chunks, so the first send does not wait for the last row.
+ */
+import { ConfigError, errorMessage } from '../errors.js';
+import type { LoadedJob } from '../config/load.js';
+import { bindNamedParams, MissingParameterError } from '../warehouse/named-params.js';
+import type { Row, RowStream, SqlValue, Warehouse } from '../warehouse/warehouse.js';
+
+export type SegmentParams = Readonly<Record<string, SqlValue>>;
+
+/** Starts the query and checks that every column the job names is in its result. */
+export async function openSegment(wh: Warehouse, loaded: LoadedJob, overrides: SegmentParams = {}): Promise<RowStream> {
+  const { sql, params } = bindSegmentSql(loaded, overrides);
+  let stream: RowStream;
+  try {
+    stream = await wh.stream(sql, params);
+  } catch (err) {
+    throw sqlError(loaded, err);
+  }
+  const missing = missingColumns(loaded, stream.columns);
+  if (missing.length > 0) {
+    await stream.close();
+    throw missingColumnsError(loaded, missing, stream.columns);
+  }
+  return stream;
+}
+
+/** Yields at most `limit` rows, in the chunks the warehouse delivers. */
+export async function* segmentRows(stream: RowStream, limit?: number): AsyncGenerator<Row[]> {
+  let left = limit ?? Infinity;
+  try {
+    for await (const chunk of stream.chunks) {
+      if (left <= 0) return;
+      const rows = chunk.length > left ? chunk.slice(0, left) : chunk;
+      left -= rows.length;
+      yield rows;
+    }
+  } finally {
+    await stream.close();
+  }
+}
+
+export function bindSegmentSql(loaded: LoadedJob, overrides: SegmentParams = {}): { sql: string; params: SqlValue[] } {
+  try {
+    return bindNamedParams(loaded.sql, { ...loaded.job.source.params, ...overrides });
+  } catch (err) {
+    if (err instanceof MissingParameterError) {
+      throw ConfigError.of(loaded.file, 'source.params', `${err.message} (in ${loaded.sqlOrigin})`, `add ${err.missing.map((m) => `${m}: …`).join(', ')} under source.params`);
+    }
+    throw err;
+  }
+}
+
+/** Every column the job reads from a row. */
+export function referencedColumns(loaded: LoadedJob): { path: string; column: string }[] {
+  const { audience, message } = loaded.job;
+  const refs = [
+    { path: 'audience.key', column: audience.key },
+    { path: 'audience.phone', column: audience.phone },
+    { path: 'audience.consent', column: audience.consent },
+  ];
+  message.body.forEach((p, i) => p.column && refs.push({ path: `message.body.${i}.column`, column: p.column }));
+  if (message.header) {
+    for (const [kind, source] of Object.entries(message.header)) {
+      if (source.column) refs.push({ path: `message.header.${kind}.column`, column: source.column });
+    }
+  }
+  message.buttons.forEach((b, i) => {
+    const source = b.url_suffix ?? b.quick_reply_payload;
+    const field = b.url_suffix ? 'url_suffix' : 'quick_reply_payload';
+    if (source?.column) refs.push({ path: `message.buttons.${i}.${field}.column`, column: source.column });
+  });
+  return refs;
+}
+
+export function missingColumns(loaded: LoadedJob, columns: readonly string[]): { path: string; column: string }[] {
+  const present = new Set(columns);
+  return referencedColumns(loaded).filter((r) => !present.has(r.column));
+}
+
+export function missingColumnsError(loaded: LoadedJob, missing: { path: string; column: string }[], columns: readonly string[]): ConfigError {
+  return new ConfigError(missing.map((m) => ({
+    file: loaded.file,
+    path: m.path,
+    message: `column "${m.column}" is not in the result of ${loaded.sqlOrigin}`,
+    hint: `the query returns: ${columns.join(', ')}`,
+  })));
+}
+
+export function sqlError(loaded: LoadedJob, err: unknown): ConfigError {
+  return ConfigError.of(loaded.sqlOrigin, '', `SQL error: ${errorMessage(err).split('\n')[0]}`, 'run the query in the warehouse to see the full error');
+}

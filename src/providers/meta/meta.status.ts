@@ -1,0 +1,35 @@
+/**
+ * Meta status objects (`entry[].changes[].value.statuses[]`) as herald events. The sandbox emits
+ * these same objects, so its events take the webhook path's mapping.
+ */
+import { eventId, type EventType, type ProviderEvent } from '../../events/event.js';
+
+/** One element of `value.statuses` in a Meta webhook (fields per Meta's status webhook reference). */
+export interface MetaStatus {
+  id: string;
+  status: string;
+  timestamp: string;
+  recipient_id: string;
+  biz_opaque_callback_data?: string;
+  pricing?: { billable?: boolean; pricing_model?: string; category?: string; type?: string };
+  errors?: { code: number; title?: string; message?: string; error_data?: { details?: string } }[];
+}
+
+const STATUS_TYPES: Record<string, EventType> = { sent: 'sent', delivered: 'delivered', read: 'read', played: 'read', failed: 'failed' };
+
+export function metaStatusEvent(status: MetaStatus, receivedAt: Date): ProviderEvent {
+  const error = status.errors?.[0];
+  return {
+    event_id: eventId('meta', ['status', status.id, status.status, status.timestamp, error?.code]),
+    provider: 'meta',
+    event_type: STATUS_TYPES[status.status] ?? 'other',
+    provider_message_id: status.id,
+    recipient: status.recipient_id ? `+${status.recipient_id.replace(/^\+/, '')}` : null,
+    occurred_at: /^\d+$/.test(status.timestamp) ? new Date(Number(status.timestamp) * 1000) : null,
+    received_at: receivedAt,
+    error_code: error ? String(error.code) : null,
+    error_detail: error ? (error.error_data?.details ?? error.message ?? error.title ?? null) : null,
+    pricing_category: status.pricing?.category ?? null,
+    payload: status,
+  };
+}

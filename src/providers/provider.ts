@@ -1,0 +1,38 @@
+/**
+ * The port every provider adapter implements. The pipeline imports this, never a vendor.
+ */
+import type { ProviderName } from '../config/runtime.schema.js';
+import type { ProviderEvent } from '../events/event.js';
+import type { RenderedMessage } from '../types.js';
+
+/** What herald does about a provider error (DESIGN "Error classes"). */
+export type ErrorAction = 'retry' | 'slow_down' | 'retry_recipient_later' | 'defer' | 'permanent' | 'fix_request' | 'abort';
+
+export interface OutboundMessage {
+  /** herald's id for the send; providers echo it back (callback data, Infobip messageId). */
+  sendId: string;
+  /** E.164. */
+  recipient: string;
+  sender: string;
+  message: RenderedMessage;
+  /** 1 for the first call, then 2, 3 … on retries. */
+  attempt: number;
+}
+
+export type SendOutcome =
+  | { kind: 'accepted'; providerMessageId: string; detail?: string }
+  | { kind: 'error'; action: ErrorAction; code: string; detail: string; retryAfterMs?: number }
+  /** The request may have reached the provider (e.g. a timeout after it was written): never resend blindly. */
+  | { kind: 'unknown'; detail: string };
+
+export interface Provider {
+  readonly name: ProviderName;
+  /** Used when the job sets no `delivery.rate_per_second`. */
+  readonly defaultRatePerSecond: number;
+  send(message: OutboundMessage): Promise<SendOutcome>;
+  /** Finishes background work (pending events) and frees connections. */
+  close(): Promise<void>;
+}
+
+/** Where providers that learn of events while sending (the sandbox) hand them to be landed. */
+export type EventSink = (events: ProviderEvent[]) => Promise<void>;

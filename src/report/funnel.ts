@@ -1,0 +1,72 @@
+/** The run funnel and its reasons, from `herald.run_funnel` and `herald.sends`, as rows to print or export. */
+import type { Warehouse } from '../warehouse/warehouse.js';
+
+export interface FunnelRow {
+  run_id: string;
+  job: string;
+  run_key: string;
+  run_status: string;
+  dry_run: boolean;
+  started_at: Date;
+  finished_at: Date | null;
+  audience: number;
+  rejected: number;
+  suppressed: number;
+  duplicate: number;
+  planned: number;
+  accepted: number;
+  delivered: number;
+  read: number;
+  failed: number;
+  deferred: number;
+  unknown: number;
+  clicked: number;
+  delivery_rate: number | null;
+  read_rate: number | null;
+}
+
+export interface ReasonRow {
+  run_id: string;
+  status: string;
+  reason: string | null;
+  count: number;
+}
+
+export type RunSelector = { runId: string } | { job: string } | { latest: true };
+
+export async function funnel(wh: Warehouse, select: RunSelector, limit = 20): Promise<FunnelRow[]> {
+  if ('runId' in select) return wh.query<FunnelRow>('SELECT * FROM herald.run_funnel WHERE run_id = $1', [select.runId]);
+  if ('job' in select) return wh.query<FunnelRow>(`SELECT * FROM herald.run_funnel WHERE job = $1 ORDER BY started_at DESC LIMIT ${limit}`, [select.job]);
+  return wh.query<FunnelRow>('SELECT * FROM herald.run_funnel ORDER BY started_at DESC LIMIT 1');
+}
+
+export async function reasons(wh: Warehouse, runIds: readonly string[]): Promise<ReasonRow[]> {
+  if (runIds.length === 0) return [];
+  return wh.query<ReasonRow>(
+    'SELECT run_id, status, reason, count(*) AS count FROM herald.sends WHERE run_id IN (SELECT unnest($1::text[])) ' +
+    'GROUP BY run_id, status, reason ORDER BY run_id, count(*) DESC, status, reason', [runIds]);
+}
+
+const STAGES = ['audience', 'rejected', 'suppressed', 'duplicate', 'planned', 'accepted', 'delivered', 'read', 'failed', 'deferred', 'unknown', 'clicked'] as const;
+
+/** A plain-text table: the funnel of each run, then its reasons. */
+export function funnelTable(rows: readonly FunnelRow[], reasonRows: readonly ReasonRow[]): string {
+  const out: string[] = [];
+  for (const r of rows) {
+    out.push(`run ${r.run_id}  job ${r.job}  key ${r.run_key}  ${r.run_status}${r.dry_run ? ' (dry run)' : ''}  started ${new Date(r.started_at).toISOString()}`);
+    const audience = Number(r.audience) || 0;
+    for (const stage of STAGES) {
+      const n = Number(r[stage]) || 0;
+      if (stage !== 'audience' && n === 0) continue;
+      const share = audience > 0 && stage !== 'audience' ? `${((100 * n) / audience).toFixed(1).padStart(5)}%` : '';
+      out.push(`  ${stage.padEnd(11)} ${n.toLocaleString('en').padStart(10)} ${share}`);
+    }
+    if (r.delivery_rate !== null) out.push(`  delivery rate ${(100 * Number(r.delivery_rate)).toFixed(1)}% of accepted, read rate ${(100 * Number(r.read_rate ?? 0)).toFixed(1)}%`);
+    const mine = reasonRows.filter((x) => x.run_id === r.run_id && x.reason);
+    if (mine.length > 0) {
+      out.push('  reasons:');
+      for (const x of mine) out.push(`    ${`${x.status}/${x.reason}`.padEnd(40)} ${Number(x.count).toLocaleString('en').padStart(10)}`);
+    }
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,52 @@
+/** `herald.runs`: one row per run, created when it starts and settled with counts when it ends. */
+import { SEND_STATUSES, type RunCounts, type RunRecord, type SendStatus } from '../types.js';
+import { RUNS } from '../warehouse/tables.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+
+export type StoredRun = RunRecord & Partial<RunCounts>;
+
+export async function findRunByKey(wh: Warehouse, job: string, runKey: string): Promise<StoredRun | undefined> {
+  const rows = await wh.query<StoredRun>('SELECT * FROM herald.runs WHERE job = $1 AND run_key = $2', [job, runKey]);
+  return rows[0];
+}
+
+export async function findRun(wh: Warehouse, runId: string): Promise<StoredRun | undefined> {
+  return (await wh.query<StoredRun>('SELECT * FROM herald.runs WHERE run_id = $1', [runId]))[0];
+}
+
+export async function insertRun(wh: Warehouse, run: RunRecord): Promise<void> {
+  await wh.insert(RUNS, [{ ...run }]);
+}
+
+/**
+ * Runs of `job` still marked running while we hold the job's lock belong to a process that died:
+ * mark them aborted. Their in-flight sends stay `unknown` (the provider may have accepted them).
+ */
+export async function abortStaleRuns(wh: Warehouse, job: string, now: Date): Promise<string[]> {
+  const stale = await wh.query<{ run_id: string }>("SELECT run_id FROM herald.runs WHERE job = $1 AND status = 'running'", [job]);
+  if (stale.length === 0) return [];
+  const ids = stale.map((r) => r.run_id);
+  await wh.query(
+    "UPDATE herald.sends SET reason = 'outcome_unknown', error_detail = 'the process ended while this send was in flight' " +
+    "WHERE run_id IN (SELECT unnest($1::text[])) AND status = 'unknown' AND reason = 'in_flight'", [ids]);
+  await wh.update(RUNS, ids.map((run_id) => ({ run_id, status: 'aborted', finished_at: now, error: 'the process ended before the run finished' })),
+    ['status', 'finished_at', 'error']);
+  return ids;
+}
+
+export async function countSends(wh: Warehouse, runId: string): Promise<RunCounts> {
+  const rows = await wh.query<{ status: SendStatus; n: number }>(
+    'SELECT status, count(*) AS n FROM herald.sends WHERE run_id = $1 GROUP BY status', [runId]);
+  const counts = Object.fromEntries(SEND_STATUSES.map((s) => [s, 0])) as RunCounts;
+  counts.audience = 0;
+  for (const { status, n } of rows) {
+    counts[status] = Number(n);
+    counts.audience += Number(n);
+  }
+  return counts;
+}
+
+export async function finishRun(wh: Warehouse, runId: string, status: RunRecord['status'], counts: RunCounts, error: string | null): Promise<void> {
+  await wh.update(RUNS, [{ run_id: runId, status, finished_at: new Date(), error, ...counts }],
+    ['status', 'finished_at', 'error', 'audience', ...SEND_STATUSES]);
+}

@@ -1,0 +1,242 @@
+/**
+ * The embedded default: DuckDB through @duckdb/node-api. Reads stream with `fetchChunk()` (the
+ * read-all helpers keep every chunk); writes go through the Appender into a staging table and
+ * are merged with one statement (INSERT … VALUES is ~25× slower).
+ */
+import {
+  BOOLEAN, DOUBLE, DuckDBInstance, JSDuckDBValueConverter, DuckDBTimestampTZValue, LIST, TIMESTAMPTZ, VARCHAR, listValue,
+  type DuckDBAppender, type DuckDBConnection, type DuckDBResult, type DuckDBType, type DuckDBValue,
+} from '@duckdb/node-api';
+import { WarehouseError, errorMessage } from '../errors.js';
+import { migrationStatements, stripTrailingSemicolon } from './migrate.js';
+import type { ColumnSpec, TableSpec } from './tables.js';
+import type { Row, RowStream, SqlValue, Warehouse } from './warehouse.js';
+
+export class DuckDbWarehouse implements Warehouse {
+  readonly kind = 'duckdb' as const;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly locks = new Set<string>();
+  private readonly staged = new Set<string>();
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly writer: DuckDBConnection,
+    readonly description: string,
+  ) {}
+
+  /** `path` is a file name or `:memory:`. */
+  static async open(path: string): Promise<DuckDbWarehouse> {
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(path);
+    } catch (err) {
+      const message = errorMessage(err);
+      if (/lock/i.test(message)) {
+        const pid = /PID (\d+)/.exec(message)?.[1];
+        throw new WarehouseError(
+          `${path} is in use by another process${pid ? ` (PID ${pid})` : ''}: DuckDB lets one process open the file at a time. ` +
+          'While `herald serve` is up, trigger runs through it (POST /runs or schedules); for several processes, use PostgreSQL.', { cause: err });
+      }
+      throw new WarehouseError(`cannot open DuckDB warehouse ${path}: ${message}`, { cause: err });
+    }
+    const warehouse = new DuckDbWarehouse(instance, await instance.connect(), `duckdb:${path}`);
+    for (const statement of migrationStatements('duckdb')) await warehouse.writer.run(statement);
+    return warehouse;
+  }
+
+  async stream(sql: string, params: readonly SqlValue[], chunkRows = 2048): Promise<RowStream> {
+    void chunkRows; // DuckDB's vector size (2,048 rows) sets the chunk size.
+    const connection = await this.instance.connect();
+    const [values, types] = bind(params);
+    let result: DuckDBResult;
+    try {
+      result = await connection.stream(sql, values, types);
+    } catch (err) {
+      connection.closeSync();
+      throw err;
+    }
+    const columns = result.deduplicatedColumnNames();
+    let closed = false;
+    const close = async () => {
+      if (!closed) {
+        closed = true;
+        connection.closeSync();
+      }
+    };
+    async function* chunks(): AsyncGenerator<Row[]> {
+      try {
+        for (;;) {
+          const chunk = await result.fetchChunk();
+          if (!chunk || chunk.rowCount === 0) return;
+          yield chunk.convertRows(JSDuckDBValueConverter).map((values) => rowObject(columns, values));
+        }
+      } finally {
+        await close();
+      }
+    }
+    return { columns, chunks: chunks(), close };
+  }
+
+  async describe(sql: string, params: readonly SqlValue[]): Promise<string[]> {
+    // Planned with its parameters bound: a table function's columns (read_csv(:file)) depend on them.
+    return this.serial(async () => {
+      const [values, types] = bind(params);
+      const reader = await this.writer.runAndReadAll(`SELECT * FROM (\n${stripTrailingSemicolon(sql)}\n) AS herald_describe LIMIT 0`, values, types);
+      return reader.deduplicatedColumnNames();
+    });
+  }
+
+  query<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.serial(async () => {
+      const [values, types] = bind(params);
+      const reader = await this.writer.runAndReadAll(sql, values, types);
+      return reader.getRowObjectsJS().map(toPlainRow) as T[];
+    });
+  }
+
+  insert(table: TableSpec, rows: readonly Row[], options: { ignoreDuplicates?: boolean } = {}): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    return this.serial(async () => {
+      if (!options.ignoreDuplicates) {
+        await this.append(`herald.${table.name}`, table.columns, rows);
+        return;
+      }
+      const stage = await this.stage(table);
+      await this.inTransaction(async () => {
+        await this.append(stage, table.columns, rows);
+        await this.writer.run(
+          `INSERT INTO herald.${table.name} SELECT DISTINCT ON (s.${table.key}) s.* FROM ${stage} s ` +
+          `WHERE NOT EXISTS (SELECT 1 FROM herald.${table.name} t WHERE t.${table.key} = s.${table.key})`);
+        await this.writer.run(`DELETE FROM ${stage}`);
+      });
+    });
+  }
+
+  update(table: TableSpec, rows: readonly Row[], columns: readonly string[], options: { recentOn?: string } = {}): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    return this.serial(async () => {
+      const stage = await this.stage(table);
+      await this.inTransaction(async () => {
+        await this.append(stage, table.columns, rows);
+        const set = columns.map((c) => `${c} = s.${c}`).join(', ');
+        const recent = options.recentOn ? oldest(rows, options.recentOn) : null;
+        const [values, types] = bind(recent ? [recent] : []);
+        await this.writer.run(`UPDATE herald.${table.name} AS t SET ${set} FROM ${stage} s WHERE t.${table.key} = s.${table.key}` +
+          (recent ? ` AND t.${options.recentOn} >= $1` : ''), values, types);
+        await this.writer.run(`DELETE FROM ${stage}`);
+      });
+    });
+  }
+
+  async tryLock(name: string): Promise<(() => Promise<void>) | null> {
+    if (this.locks.has(name)) return null;
+    this.locks.add(name);
+    return async () => {
+      this.locks.delete(name);
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    this.writer.closeSync();
+    this.instance.closeSync();
+  }
+
+  /** One statement at a time on the writer connection, in call order. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async inTransaction(work: () => Promise<void>): Promise<void> {
+    await this.writer.run('BEGIN TRANSACTION');
+    try {
+      await work();
+      await this.writer.run('COMMIT');
+    } catch (err) {
+      await this.writer.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async stage(table: TableSpec): Promise<string> {
+    const name = `herald_stage_${table.name}`;
+    if (!this.staged.has(name)) {
+      await this.writer.run(`CREATE TEMP TABLE IF NOT EXISTS ${name} AS SELECT * FROM herald.${table.name} LIMIT 0`);
+      this.staged.add(name);
+    }
+    return name;
+  }
+
+  private async append(qualified: string, columns: readonly ColumnSpec[], rows: readonly Row[]): Promise<void> {
+    const [schema, table] = qualified.includes('.') ? qualified.split('.') as [string, string] : [undefined, qualified];
+    const appender = await this.writer.createAppender(table, schema);
+    try {
+      for (const row of rows) {
+        for (const column of columns) appendValue(appender, column, row[column.name]);
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+}
+
+function oldest(rows: readonly Row[], column: string): Date | null {
+  let min: number | null = null;
+  for (const row of rows) {
+    const v = row[column];
+    if (v === null || v === undefined) return null; // a row without the column: no bound is safe
+    const t = new Date(v as Date | string).getTime();
+    if (min === null || t < min) min = t;
+  }
+  return min === null ? null : new Date(min);
+}
+
+function appendValue(appender: DuckDBAppender, column: ColumnSpec, value: unknown): void {
+  if (value === null || value === undefined) return appender.appendNull();
+  switch (column.type) {
+    case 'text': return appender.appendVarchar(String(value));
+    case 'integer': return appender.appendBigInt(BigInt(Math.trunc(Number(value))));
+    case 'boolean': return appender.appendBoolean(Boolean(value));
+    case 'timestamptz': return appender.appendTimestampTZ(timestampTz(value as Date | string));
+    case 'json': return appender.appendVarchar(typeof value === 'string' ? value : JSON.stringify(value));
+  }
+}
+
+function timestampTz(value: Date | string): DuckDBTimestampTZValue {
+  const ms = (value instanceof Date ? value : new Date(value)).getTime();
+  return new DuckDBTimestampTZValue(BigInt(ms) * 1000n);
+}
+
+/** Values and their DuckDB types; DuckDB cannot infer a type for null or an empty list. */
+function bind(params: readonly SqlValue[]): [DuckDBValue[], DuckDBType[]] {
+  const values: DuckDBValue[] = [];
+  const types: DuckDBType[] = [];
+  for (const p of params) {
+    if (p === null) { values.push(null); types.push(VARCHAR); }
+    else if (typeof p === 'string') { values.push(p); types.push(VARCHAR); }
+    else if (typeof p === 'number') { values.push(p); types.push(DOUBLE); }
+    else if (typeof p === 'boolean') { values.push(p); types.push(BOOLEAN); }
+    else if (p instanceof Date) { values.push(timestampTz(p)); types.push(TIMESTAMPTZ); }
+    else { values.push(listValue([...p])); types.push(LIST(VARCHAR)); }
+  }
+  return [values, types];
+}
+
+function rowObject(columns: readonly string[], values: readonly unknown[]): Row {
+  const row: Row = {};
+  for (let i = 0; i < columns.length; i++) row[columns[i]!] = values[i];
+  return toPlainRow(row);
+}
+
+/** BIGINT and HUGEINT come back as bigint: numbers when safe, strings otherwise. */
+function toPlainRow(row: Record<string, unknown>): Row {
+  for (const key in row) {
+    const v = row[key];
+    if (typeof v === 'bigint') row[key] = v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
+  }
+  return row;
+}

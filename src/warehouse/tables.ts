@@ -1,0 +1,122 @@
+/**
+ * The `herald` schema (DESIGN "Tables"): one description of every table, from which both engines'
+ * DDL and batched writes are derived, so DuckDB and PostgreSQL never drift apart.
+ */
+
+export type ColumnType = 'text' | 'integer' | 'boolean' | 'timestamptz' | 'json';
+
+export interface ColumnSpec {
+  name: string;
+  type: ColumnType;
+  notNull?: boolean;
+}
+
+export interface TableSpec {
+  /** Unqualified name; the table lives in schema `herald`. */
+  name: string;
+  columns: readonly ColumnSpec[];
+  /** Column that identifies a row (primary key in PostgreSQL; match column for updates). */
+  key: string;
+  /** Extra PostgreSQL indexes, as column lists. DuckDB scans instead (indexes cost it memory). */
+  pgIndexes?: readonly (readonly string[])[];
+}
+
+const col = (name: string, type: ColumnType, notNull = false): ColumnSpec => ({ name, type, notNull });
+
+export const RUNS: TableSpec = {
+  name: 'runs',
+  key: 'run_id',
+  columns: [
+    col('run_id', 'text', true), col('job', 'text', true), col('run_key', 'text', true), col('status', 'text', true),
+    col('dry_run', 'boolean', true), col('started_at', 'timestamptz', true), col('finished_at', 'timestamptz'),
+    col('audience', 'integer'), col('rejected', 'integer'), col('suppressed', 'integer'), col('duplicate', 'integer'),
+    col('planned', 'integer'), col('accepted', 'integer'), col('failed', 'integer'), col('deferred', 'integer'),
+    col('unknown', 'integer'), col('error', 'text'),
+  ],
+  pgIndexes: [['job', 'run_key']],
+};
+
+export const SENDS: TableSpec = {
+  name: 'sends',
+  key: 'send_id',
+  columns: [
+    col('send_id', 'text', true), col('run_id', 'text', true), col('job', 'text', true), col('row_key', 'text', true),
+    col('recipient', 'text'), col('idempotency_key', 'text', true), col('provider', 'text', true), col('sender', 'text'),
+    col('template', 'text'), col('language', 'text'), col('variables', 'json'), col('status', 'text', true),
+    col('reason', 'text'), col('error_code', 'text'), col('error_detail', 'text'), col('provider_message_id', 'text'),
+    col('attempts', 'integer', true), col('created_at', 'timestamptz', true), col('sent_at', 'timestamptz'),
+  ],
+  pgIndexes: [['job', 'idempotency_key'], ['run_id', 'row_key'], ['provider_message_id']],
+};
+
+export const EVENTS: TableSpec = {
+  name: 'events',
+  key: 'event_id',
+  columns: [
+    col('event_id', 'text', true), col('provider', 'text', true), col('event_type', 'text', true),
+    col('provider_message_id', 'text'), col('recipient', 'text'), col('occurred_at', 'timestamptz'),
+    col('received_at', 'timestamptz', true), col('error_code', 'text'), col('error_detail', 'text'),
+    col('pricing_category', 'text'), col('payload', 'json'),
+  ],
+  pgIndexes: [['provider_message_id'], ['recipient', 'event_type']],
+};
+
+export const SUPPRESSIONS: TableSpec = {
+  name: 'suppressions',
+  key: 'recipient',
+  columns: [col('recipient', 'text', true), col('reason', 'text', true), col('source_event_id', 'text'), col('created_at', 'timestamptz', true)],
+};
+
+export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS] as const;
+
+/** Views over the tables; portable SQL that both engines accept. */
+export const VIEWS: readonly { name: string; sql: string }[] = [
+  {
+    // Latest status per send by precedence, never by arrival order (events may come out of order,
+    // and `delivered` may never come when `read` does).
+    name: 'message_status',
+    sql: `
+      SELECT s.send_id, s.run_id, s.job, s.row_key, s.recipient, s.provider, s.provider_message_id, s.status AS send_status,
+        CASE
+          WHEN s.status <> 'accepted' THEN s.status
+          WHEN max(CASE WHEN e.event_type = 'failed' THEN 1 ELSE 0 END) = 1 THEN 'failed'
+          WHEN max(CASE WHEN e.event_type = 'read' THEN 1 ELSE 0 END) = 1 THEN 'read'
+          WHEN max(CASE WHEN e.event_type = 'delivered' THEN 1 ELSE 0 END) = 1 THEN 'delivered'
+          WHEN max(CASE WHEN e.event_type = 'sent' THEN 1 ELSE 0 END) = 1 THEN 'sent'
+          ELSE 'accepted'
+        END AS status,
+        s.sent_at,
+        min(CASE WHEN e.event_type IN ('delivered', 'read') THEN e.occurred_at END) AS delivered_at,
+        min(CASE WHEN e.event_type = 'read' THEN e.occurred_at END) AS read_at,
+        min(CASE WHEN e.event_type = 'failed' THEN e.occurred_at END) AS failed_at,
+        max(CASE WHEN e.event_type = 'clicked' THEN 1 ELSE 0 END) = 1 AS clicked,
+        max(CASE WHEN e.event_type = 'failed' THEN e.error_code END) AS failure_code
+      FROM herald.sends s
+      LEFT JOIN herald.events e ON e.provider_message_id = s.provider_message_id AND s.provider_message_id IS NOT NULL
+      GROUP BY s.send_id, s.run_id, s.job, s.row_key, s.recipient, s.provider, s.provider_message_id, s.status, s.sent_at`,
+  },
+  {
+    name: 'run_funnel',
+    sql: `
+      SELECT r.run_id, r.job, r.run_key, r.status AS run_status, r.dry_run, r.started_at, r.finished_at,
+        count(m.send_id) AS audience,
+        count(*) FILTER (WHERE m.send_status = 'rejected') AS rejected,
+        count(*) FILTER (WHERE m.send_status = 'suppressed') AS suppressed,
+        count(*) FILTER (WHERE m.send_status = 'duplicate') AS duplicate,
+        count(*) FILTER (WHERE m.send_status = 'planned') AS planned,
+        count(*) FILTER (WHERE m.send_status = 'accepted') AS accepted,
+        count(*) FILTER (WHERE m.status IN ('delivered', 'read')) AS delivered,
+        count(*) FILTER (WHERE m.status = 'read') AS read,
+        count(*) FILTER (WHERE m.status = 'failed') AS failed,
+        count(*) FILTER (WHERE m.send_status = 'deferred') AS deferred,
+        count(*) FILTER (WHERE m.send_status = 'unknown') AS unknown,
+        count(*) FILTER (WHERE m.clicked) AS clicked,
+        CAST(count(*) FILTER (WHERE m.status IN ('delivered', 'read')) AS DOUBLE PRECISION)
+          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS delivery_rate,
+        CAST(count(*) FILTER (WHERE m.status = 'read') AS DOUBLE PRECISION)
+          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS read_rate
+      FROM herald.runs r
+      LEFT JOIN herald.message_status m ON m.run_id = r.run_id
+      GROUP BY r.run_id, r.job, r.run_key, r.status, r.dry_run, r.started_at, r.finished_at`,
+  },
+];
