@@ -1,8 +1,9 @@
 /** What commands share: the loaded config, the job's warehouse, and a provider whose events land. */
-import { loadConfig, loadJob, providerSection, requireSection, warehouseUrl, type LoadedConfig, type LoadedJob } from '../config/load.js';
+import { loadConfig, loadJob, warehouseUrl, type LoadedConfig, type LoadedJob } from '../config/load.js';
 import { landEvents, type ProviderEvent } from '../events/event.js';
 import type { Provider } from '../providers/provider.js';
 import { createProvider } from '../providers/registry.js';
+import { bindSegmentSql } from '../pipeline/segment.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { openWarehouse } from '../warehouse/open.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -20,16 +21,12 @@ export async function openJobContext(jobFile: string): Promise<JobContext> {
   const config = loadConfig();
   const loaded = loadJob(jobFile);
   const url = warehouseUrl(config, loaded.job.source.warehouse, jobFile);
-  requireSection(config, providerSection(loaded.job.message.provider));
-  const wh = await openWarehouse(url);
-  const events = new GroupCommit<ProviderEvent>((batch) => landEvents(wh, batch));
-  let provider: Provider;
-  try {
-    provider = createProvider(loaded.job.message.provider, config, { events: (e) => events.add(e) }, jobFile);
-  } catch (err) {
-    await wh.close();
-    throw err;
-  }
+  bindSegmentSql(loaded); // a missing :param is a usage error: raise it before anything is opened
+  // The provider lands its events in the warehouse, which is opened last.
+  const target: { wh?: Warehouse } = {};
+  const events = new GroupCommit<ProviderEvent>((batch) => landEvents(target.wh!, batch));
+  const provider = createProvider(loaded.job.message.provider, config, { events: (e) => events.add(e) }, jobFile);
+  const wh = (target.wh = await openWarehouse(url));
   return {
     config, loaded, wh, provider,
     async close() {

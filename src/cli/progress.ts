@@ -25,6 +25,7 @@ export function progressPrinter(job: string, stream: NodeJS.WriteStream = proces
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
+      if (latest.rows === 0) return;
       stream.write(tty ? `\r${line()}\u001b[K\n` : `${line()}\n`);
     },
   };

@@ -16,17 +16,23 @@ export interface Interpolated<T> {
   missing: MissingVariable[];
 }
 
-export function interpolate<T>(value: T, env: NodeJS.ProcessEnv, path = ''): Interpolated<T> {
+/**
+ * With `retype`, a value that is one placeholder and nothing else takes the type YAML would give
+ * the text (`${RATE:-80}` is the number 80), so the schema checks values as written.
+ */
+export function interpolate<T>(value: T, env: NodeJS.ProcessEnv, options: { retype?: boolean } = {}): Interpolated<T> {
   const missing: MissingVariable[] = [];
   const walk = (v: unknown, at: string): unknown => {
     if (typeof v === 'string') {
-      return v.replace(PLACEHOLDER, (_match, name: string, fallback: string | undefined) => {
+      const whole = options.retype === true && new RegExp(`^${PLACEHOLDER.source}$`).test(v);
+      const text = v.replace(PLACEHOLDER, (_match, name: string, fallback: string | undefined) => {
         const set = env[name];
         if (set !== undefined && set !== '') return set;
         if (fallback !== undefined) return fallback;
         missing.push({ path: at, variable: name });
         return '';
       });
+      return whole ? retype(text) : text;
     }
     if (Array.isArray(v)) return v.map((item, i) => walk(item, join(at, String(i))));
     if (v !== null && typeof v === 'object') {
@@ -34,7 +40,13 @@ export function interpolate<T>(value: T, env: NodeJS.ProcessEnv, path = ''): Int
     }
     return v;
   };
-  return { value: walk(value, path) as T, missing };
+  return { value: walk(value, '') as T, missing };
+}
+
+function retype(text: string): unknown {
+  if (/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text;
 }
 
 function join(base: string, key: string): string {

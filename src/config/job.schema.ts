@@ -74,7 +74,8 @@ export const JobSchema = z.strictObject({
   }),
   message: z.strictObject({
     provider: z.enum(['meta', 'infobip', 'ada', 'sandbox']),
-    sender: z.string().min(1, 'the sending number or id, e.g. ${META_PHONE_NUMBER_ID}'),
+    // YAML reads an unquoted number id as a number; it is an id all the same.
+    sender: z.union([z.string(), z.number().int().transform(String)]).pipe(z.string().min(1, 'the sending number or id, e.g. ${META_PHONE_NUMBER_ID}')),
     template: z.strictObject({ name: identifier, language: z.string().regex(/^[a-z]{2,3}(_[A-Za-z]{2,4})?$/, 'a language code such as ja or en_US') }),
     body: z.array(BodyParamSchema).default([]),
     header: HeaderSchema.optional(),

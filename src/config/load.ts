@@ -22,9 +22,17 @@ export interface LoadedJob {
 
 export function loadJob(file: string, env: NodeJS.ProcessEnv = process.env): LoadedJob {
   const source = readYamlFile(file, 'job file');
-  const job = parseWith(JobSchema, source);
-  const { value, missing } = interpolate(job, env);
-  if (missing.length > 0) throw missingVariables(file, missing);
+  const { value: data, missing } = interpolate(source.data, env, { retype: true });
+  let value: Job;
+  try {
+    value = parseWith(JobSchema, { ...source, data });
+  } catch (err) {
+    // Unset variables and schema problems together, one line per path: every problem in one pass.
+    if (!(err instanceof ConfigError) || missing.length === 0) throw err;
+    const unset = new Set(missing.map((m) => m.path));
+    throw new ConfigError([...missingVariables(file, missing, source.lineOf).problems, ...err.problems.filter((p) => !unset.has(p.path))]);
+  }
+  if (missing.length > 0) throw missingVariables(file, missing, source.lineOf);
   if (value.source.query !== undefined) return { job: value, file, sql: value.source.query, sqlOrigin: `${file} source.query` };
   const sqlPath = resolveSqlPath(value.source.sql!, file);
   return { job: value, file, sql: readFileSync(sqlPath, 'utf8'), sqlOrigin: value.source.sql! };
@@ -57,6 +65,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   }
   const source = readYamlFile(file, 'config file');
   const { value, missing } = interpolate(source.data, env);
+  // A required value whose variable is unset: say which variable, not "missing key".
+  const required = missing.filter((m) => /^warehouses\.[^.]+\.url$/.test(m.path));
+  if (required.length > 0) throw missingVariables(file, required, source.lineOf);
   const config = parseWith(RuntimeConfigSchema, { ...source, data: dropPaths(value, missing.map((m) => m.path)) });
   return { config, file, missing };
 }
@@ -81,13 +92,17 @@ export function warehouseUrl(loaded: LoadedConfig, name: string, jobFile?: strin
   return wh.url;
 }
 
-function missingVariables(file: string, missing: MissingVariable[]): ConfigError {
-  return new ConfigError(missing.map((m): Problem => ({
-    file,
-    path: m.path,
-    message: `environment variable ${m.variable} is not set`,
-    hint: `export ${m.variable}=… (secrets and deployment values come only from the environment)`,
-  })));
+function missingVariables(file: string, missing: MissingVariable[], lineOf?: (path: readonly PropertyKey[]) => number | undefined): ConfigError {
+  return new ConfigError(missing.map((m): Problem => {
+    const line = lineOf?.(m.path.split('.'));
+    return {
+      file,
+      path: m.path,
+      ...(line ? { line } : {}),
+      message: `environment variable ${m.variable} is not set`,
+      hint: `export ${m.variable}=…; secrets and deployment values come only from the environment`,
+    };
+  }));
 }
 
 /** Removes the values at the given dotted paths, so unset variables read as absent, not as "". */

@@ -29,14 +29,16 @@ export function readYamlFile(file: string, what: string): YamlFile {
 export function parseYaml(text: string, file: string): YamlFile {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => ({
+  const [first] = doc.errors;
+  if (first) {
+    // Only the first: one broken quote or indent makes every later error a consequence of it.
+    throw new ConfigError([{
       file,
       path: '',
-      line: e.linePos?.[0]?.line,
-      message: `invalid YAML: ${e.message.split('\n')[0]}`,
+      line: lineCounter.linePos(first.pos[0]).line,
+      message: `invalid YAML: ${first.message.split('\n')[0]}`,
       hint: 'check indentation, quoting and that every key is followed by ": "',
-    })));
+    }]);
   }
   return {
     file,
@@ -56,14 +58,14 @@ function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[
 
 /** Parses `data` with `schema`; every issue becomes one Problem. */
 export function parseWith<S extends z.ZodType>(schema: S, source: YamlFile): z.infer<S> {
-  const result = schema.safeParse(source.data);
+  const result = schema.safeParse(source.data, { reportInput: true });
   if (result.success) return result.data;
   throw new ConfigError(result.error.issues.map((issue) => issueToProblem(issue, source, schema)));
 }
 
 function issueToProblem(issue: z.core.$ZodIssue, source: YamlFile, schema: z.ZodType): Problem {
   const path = issue.path.map(String).join('.');
-  const line = source.lineOf(issue.path);
+  const line = source.lineOf(issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path);
   const base = { file: source.file, path, ...(line ? { line } : {}) };
   if (issue.code === 'unrecognized_keys') {
     const known = objectKeysAt(schema, issue.path);
@@ -73,10 +75,18 @@ function issueToProblem(issue: z.core.$ZodIssue, source: YamlFile, schema: z.Zod
       hint: suggest(issue.keys[0] ?? '', known) ?? 'remove it; see schema/job.schema.json for the allowed keys',
     };
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
-    return { ...base, message: `missing required key "${path.split('.').pop() ?? path}"`, hint: `expected ${issue.expected}` };
+  if (issue.code === 'invalid_type') {
+    if (issue.input === undefined) return { ...base, message: `missing required key "${path.split('.').pop() ?? path}"`, hint: `expected ${issue.expected}` };
+    return { ...base, message: `expected ${issue.expected}, got ${describeInput(issue.input)}` };
   }
   return { ...base, message: issue.message };
+}
+
+function describeInput(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'a mapping';
+  return `${typeof input} ${JSON.stringify(input).slice(0, 40)}`;
 }
 
 /** The keys an object schema allows at `path`, found by walking the schema (zod's issue lacks them). */

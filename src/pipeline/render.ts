@@ -163,14 +163,30 @@ function checkText(text: string, limit: number, label: string): void {
   }
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+// ISO 8601 date or timestamp; a timestamp without an offset is read as UTC, never as the server's zone.
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
 function toNumber(value: unknown, spec: BodyParam, label: string): number {
-  const n = typeof value === 'number' ? value : Number(String(value).trim());
+  const n = typeof value === 'number' ? value : typeof value === 'bigint' ? Number(value) : DECIMAL.test(String(value).trim()) ? Number(String(value).trim()) : NaN;
   if (!Number.isFinite(n)) throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${describe(label, spec)} is not a number: ${JSON.stringify(String(value).slice(0, 40))}` });
   return n;
 }
 
 function toDate(value: unknown, spec: BodyParam, label: string): Date {
-  const d = value instanceof Date ? value : /^\d{4}-\d{2}-\d{2}$/.test(String(value)) ? new Date(`${String(value)}T00:00:00Z`) : new Date(String(value));
-  if (Number.isNaN(d.getTime())) throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${describe(label, spec)} is not a date: ${JSON.stringify(String(value).slice(0, 40))}` });
+  const d = value instanceof Date ? value : parseIsoDate(String(value).trim());
+  if (!d || Number.isNaN(d.getTime())) throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${describe(label, spec)} is not a date: ${JSON.stringify(String(value).slice(0, 40))}` });
   return d;
+}
+
+function parseIsoDate(text: string): Date | null {
+  const m = ISO_DATE.exec(text);
+  if (!m) return null;
+  const [, y, mo, d, h, mi, s, zone] = m;
+  const iso = `${y}-${mo}-${d}T${h ?? '00'}:${mi ?? '00'}:${s ?? '00'}${zone ?? 'Z'}`;
+  const date = new Date(iso);
+  // 2026-02-30 would roll over to March: a date that is not on the calendar is not a date.
+  const calendar = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+  if (calendar.getUTCMonth() !== Number(mo) - 1 || calendar.getUTCDate() !== Number(d)) return null;
+  return date;
 }

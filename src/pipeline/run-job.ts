@@ -60,7 +60,13 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   const dryRun = o.dryRun ?? false;
   // Bad SQL or a missing column is a usage error (exit 2): raised before anything is written.
   const segment = await openSegment(o.wh, o.loaded, o.params);
-  const release = await o.wh.tryLock(`herald:job:${job.name}`);
+  let release: (() => Promise<void>) | null;
+  try {
+    release = await o.wh.tryLock(`herald:job:${job.name}`);
+  } catch (err) {
+    await segment.close();
+    throw err;
+  }
   if (!release) {
     await segment.close();
     throw new RunAbortedError(`job ${job.name} is already running in another process; one run of a job at a time`);
@@ -103,6 +109,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     o.logger.info({ run_id: run.run_id, status, counts }, 'run finished');
     return summary;
   } finally {
+    await segment.close(); // idempotent; covers every early return and throw above
     await release();
   }
 }

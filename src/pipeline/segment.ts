@@ -89,5 +89,7 @@ export function missingColumnsError(loaded: LoadedJob, missing: { path: string; 
 }
 
 export function sqlError(loaded: LoadedJob, err: unknown): ConfigError {
-  return ConfigError.of(loaded.sqlOrigin, '', `SQL error: ${errorMessage(err).split('\n')[0]}`, 'run the query in the warehouse to see the full error');
+  const field = loaded.job.source.query !== undefined ? 'source.query' : 'source.sql';
+  const where = field === 'source.sql' ? ` in ${loaded.sqlOrigin}` : '';
+  return ConfigError.of(loaded.file, field, `SQL error${where}: ${errorMessage(err).split('\n')[0]}`, 'run the query in the warehouse to see the full error');
 }

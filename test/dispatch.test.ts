@@ -1,0 +1,202 @@
+/**
+ * Dispatch and run semantics with a scripted provider on a real (in-memory) DuckDB: each error
+ * action's outcome, the in-flight bound, aborts that leave rows for a re-run, and run-key resume.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { JobSchema } from '../src/config/job.schema.js';
+import type { LoadedJob } from '../src/config/load.js';
+import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { silentLogger } from '../src/log.js';
+import { runJob, type RunOptions } from '../src/pipeline/run-job.js';
+import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
+import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+
+/** Generated US numbers in the fictional 201-555-01xx range: valid, FIXED_LINE_OR_MOBILE. */
+const phone = (i: number) => `+1201555${String(100 + i).padStart(4, '0')}`;
+
+function segmentSql(rows: number): string {
+  const values = Array.from({ length: rows }, (_, i) => `('k${i}', '${phone(i)}', 'Name ${i}', 'true')`).join(', ');
+  return `SELECT * FROM (VALUES ${values}) AS t(customer_id, phone, first_name, opt_in)`;
+}
+
+function loadedJob(rows: number, delivery: Record<string, unknown> = {}): LoadedJob {
+  const job = JobSchema.parse({
+    name: 'dispatch_test',
+    source: { query: segmentSql(rows) },
+    audience: { key: 'customer_id', phone: 'phone', default_region: 'US', consent: 'opt_in' },
+    message: { provider: 'sandbox', sender: '15550001234', template: { name: 'hello', language: 'en_US' }, body: [{ column: 'first_name' }] },
+    delivery: { rate_per_second: 1000, concurrency: 4, ...delivery },
+  });
+  return { job, file: 'dispatch_test.yaml', sql: job.source.query!, sqlOrigin: 'dispatch_test.yaml source.query' };
+}
+
+/** A provider whose answer per call comes from a script; it records every call. */
+class ScriptedProvider implements Provider {
+  readonly name = 'sandbox' as const;
+  readonly defaultRatePerSecond = 1000;
+  readonly calls: OutboundMessage[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  constructor(private readonly script: (msg: OutboundMessage, callIndex: number) => SendOutcome | Promise<SendOutcome>) {}
+  async send(msg: OutboundMessage): Promise<SendOutcome> {
+    const index = this.calls.push(msg) - 1;
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await new Promise((r) => setTimeout(r, 1));
+      return await this.script(msg, index);
+    } finally {
+      this.inFlight--;
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+const accepted = (msg: OutboundMessage): SendOutcome => ({ kind: 'accepted', providerMessageId: `wamid.${msg.sendId}` });
+
+describe('dispatch', () => {
+  let wh: DuckDbWarehouse;
+  beforeEach(async () => {
+    wh = await DuckDbWarehouse.open(':memory:');
+  });
+  afterEach(() => wh.close());
+
+  const run = (loaded: LoadedJob, provider: Provider, extra: Partial<RunOptions> = {}) =>
+    runJob({ loaded, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger, ...extra });
+
+  const sends = (runId: string) => wh.query<{ row_key: string; status: string; reason: string | null; error_code: string | null; attempts: number; error_detail: string | null }>(
+    'SELECT row_key, status, reason, error_code, attempts, error_detail FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [runId]);
+
+  it('sends each rendered message once with the recipient, sender and parameters', async () => {
+    const provider = new ScriptedProvider(accepted);
+    const summary = await run(loadedJob(3), provider);
+    expect(summary.counts.accepted).toBe(3);
+    expect(provider.calls.map((c) => [c.recipient, c.sender, c.attempt, c.message])).toEqual([0, 1, 2].map((i) => [
+      phone(i), '15550001234', 1, { template: { name: 'hello', language: 'en_US' }, body: [{ kind: 'text', text: `Name ${i}` }], buttons: [] },
+    ]));
+    const rows = await wh.query<{ provider_message_id: string; send_id: string }>('SELECT provider_message_id, send_id FROM herald.sends');
+    for (const r of rows) expect(r.provider_message_id).toBe(`wamid.${r.send_id}`);
+  });
+
+  it('retries transient errors with the same send id and ends accepted', async () => {
+    const provider = new ScriptedProvider((msg) => (msg.attempt < 3 ? { kind: 'error', action: 'retry', code: '131000', detail: 'Something went wrong' } : accepted(msg)));
+    const summary = await run(loadedJob(2, {}), provider, {});
+    expect(summary.counts.accepted).toBe(2);
+    expect((await sends(summary.run_id)).map((s) => s.attempts)).toEqual([3, 3]);
+    const ids = new Set(provider.calls.map((c) => c.sendId));
+    expect(ids.size).toBe(2);
+  });
+
+  it('gives up on a transient error after the attempts limit: failed with the code', async () => {
+    const provider = new ScriptedProvider(() => ({ kind: 'error', action: 'retry', code: '131000', detail: 'Something went wrong', retryAfterMs: 1 }));
+    const summary = await run(loadedJob(1), provider);
+    expect(await sends(summary.run_id)).toEqual([{ row_key: 'k0', status: 'failed', reason: 'provider:131000', error_code: '131000', attempts: 5, error_detail: 'Something went wrong (gave up after 5 attempts)' }]);
+  });
+
+  it('records permanent failures per row and keeps going', async () => {
+    const provider = new ScriptedProvider((msg, i) => (i === 1 ? { kind: 'error', action: 'permanent', code: '131026', detail: 'Message undeliverable' } : accepted(msg)));
+    const summary = await run(loadedJob(4), provider);
+    expect(summary.status).toBe('succeeded');
+    expect(summary.counts).toMatchObject({ accepted: 3, failed: 1, audience: 4 });
+  });
+
+  it('defers with a not-before time', async () => {
+    const provider = new ScriptedProvider(() => ({ kind: 'error', action: 'defer', code: '131049', detail: 'ecosystem limit' }));
+    const summary = await run(loadedJob(1), provider);
+    const [row] = await sends(summary.run_id);
+    expect(row).toMatchObject({ status: 'deferred', reason: 'provider:131049' });
+    expect(row!.error_detail).toMatch(/^ecosystem limit; not before \d{4}-\d\d-\d\dT/);
+  });
+
+  it('an unknown outcome is recorded as unknown and never resent', async () => {
+    const provider = new ScriptedProvider(() => ({ kind: 'unknown', detail: 'timed out after the request was written' }));
+    const first = await run(loadedJob(2), provider);
+    expect(first.counts.unknown).toBe(2);
+    const again = await run(loadedJob(2), provider);
+    expect((await sends(again.run_id)).map((s) => `${s.status}/${s.reason}`)).toEqual(['duplicate/earlier_outcome_unknown', 'duplicate/earlier_outcome_unknown']);
+    expect(provider.calls).toHaveLength(2);
+    const resend = await run(loadedJob(2), new ScriptedProvider(accepted), { resendUnknown: true });
+    expect(resend.counts.accepted).toBe(2);
+  });
+
+  it('an auth error aborts the run (exit 1); rows not yet sent are sent by the next run', async () => {
+    const provider = new ScriptedProvider((msg, i) => (i === 5 ? { kind: 'error', action: 'abort', code: '190', detail: 'Invalid OAuth access token' } : accepted(msg)));
+    const loaded = loadedJob(40, { concurrency: 1 });
+    const first = await run(loaded, provider, { runKey: 'k1' });
+    expect(first.status).toBe('aborted');
+    expect(first.exit_code).toBe(1);
+    expect(first.error).toMatch(/provider:190: Invalid OAuth access token/);
+    expect(first.counts.accepted).toBe(5);
+    expect(first.counts.failed).toBe(1);
+    expect(provider.calls).toHaveLength(6); // nothing was sent after the abort
+
+    // Resuming the same run key sends the rest and nothing twice.
+    const healthy = new ScriptedProvider(accepted);
+    const resumed = await run(loaded, healthy, { runKey: 'k1' });
+    expect(resumed.run_id).toBe(first.run_id);
+    expect(resumed.resumed).toBe(true);
+    expect(resumed.status).toBe('succeeded');
+    expect(resumed.counts).toMatchObject({ audience: 40, accepted: 39, failed: 1 });
+    // Call 5 was refused (nothing sent); every other call reached a different recipient.
+    const everyone = [...provider.calls.filter((_, i) => i !== 5), ...healthy.calls].map((c) => c.recipient);
+    expect(new Set(everyone).size).toBe(everyone.length);
+    // The same key once more: the finished run comes back, nothing is sent.
+    const third = new ScriptedProvider(accepted);
+    const done = await run(loaded, third, { runKey: 'k1' });
+    expect(done).toMatchObject({ run_id: first.run_id, already_finished: true, status: 'succeeded' });
+    expect(third.calls).toHaveLength(0);
+  });
+
+  it('stops after a few identical template errors: the rest would fail the same way', async () => {
+    const provider = new ScriptedProvider(() => ({ kind: 'error', action: 'fix_request', code: '132000', detail: 'Number of parameters does not match' }));
+    const summary = await run(loadedJob(30, { concurrency: 1 }), provider);
+    expect(summary.status).toBe('aborted');
+    expect(summary.error).toMatch(/3 sends failed with provider:132000/);
+    expect(provider.calls).toHaveLength(3);
+  });
+
+  it('never has more sends in flight than the concurrency', async () => {
+    const provider = new ScriptedProvider(async (msg) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return accepted(msg);
+    });
+    await run(loadedJob(60, { concurrency: 3 }), provider);
+    expect(provider.maxInFlight).toBe(3);
+  });
+
+  it('exits 3 when the failure ratio is above max_failure_ratio', async () => {
+    const provider = new ScriptedProvider((msg, i) => (i % 2 === 0 ? { kind: 'error', action: 'permanent', code: '131026', detail: 'x' } : accepted(msg)));
+    const summary = await run(loadedJob(10, { max_failure_ratio: 0.2 }), provider);
+    expect(summary).toMatchObject({ status: 'succeeded', exit_code: 3, failure_ratio: 0.5 });
+  });
+
+  it('a stop signal takes no new rows and leaves the run resumable', async () => {
+    const stop = new AbortController();
+    const provider = new ScriptedProvider((msg, i) => {
+      if (i === 9) stop.abort();
+      return accepted(msg);
+    });
+    const loaded = loadedJob(50, { concurrency: 1 });
+    const first = await run(loaded, provider, { runKey: 'sig', stop: stop.signal });
+    expect(first.status).toBe('aborted');
+    expect(first.counts.accepted).toBe(10);
+    const rest = new ScriptedProvider(accepted);
+    const second = await run(loaded, rest, { runKey: 'sig' });
+    expect(second.counts).toMatchObject({ audience: 50, accepted: 50 });
+    expect(rest.calls).toHaveLength(40);
+  });
+
+  it('refuses a second concurrent run of the same job', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = new ScriptedProvider(async (msg) => {
+      await gate;
+      return accepted(msg);
+    });
+    const first = run(loadedJob(2), slow);
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(run(loadedJob(2), new ScriptedProvider(accepted))).rejects.toThrow(/already running/);
+    release();
+    expect((await first).status).toBe('succeeded');
+  });
+});
