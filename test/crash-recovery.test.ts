@@ -5,7 +5,8 @@
  * Runs the built CLI (`bin/herald.js`) in a child process, as a scheduler would.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
@@ -86,11 +87,12 @@ describe('crash recovery (kill -9 mid-run)', () => {
   afterAll(() => fixtures.forEach((f) => f.cleanup()));
 
   it('on DuckDB: no recipient messaged twice, every row accounted for', async () => {
-    const dir = await jobFixture({ rows: 1, warehouseUrl: 'duckdb::memory:' }); // only for a temp dir
-    fixtures.push(dir);
-    const url = `duckdb:${join(dir.dir, 'w.duckdb')}`;
-    const fx = await jobFixture({ rows: ROWS, warehouseUrl: url, rate: 300, concurrency: CONCURRENCY, latencyMs: 5 });
+    const dir = mkdtempSync(join(tmpdir(), 'herald-crash-'));
+    fixtures.push({ cleanup: () => rmSync(dir, { recursive: true, force: true }) } as JobFixture);
+    const url = `duckdb:${join(dir, 'w.duckdb')}`;
+    const fx = jobFixture({ rows: ROWS, warehouseUrl: url, rate: 300, concurrency: CONCURRENCY, latencyMs: 5 });
     fixtures.push(fx);
+    await fx.loadSample(url);
     await crashAndRecover(fx, url);
     // DuckDB recovered its write-ahead log after each kill: the file opens cleanly.
     await (await DuckDbWarehouse.open(url.slice('duckdb:'.length))).close();
@@ -99,26 +101,12 @@ describe('crash recovery (kill -9 mid-run)', () => {
   it('on PostgreSQL: no recipient messaged twice, every row accounted for', async () => {
     const pg = await freshPgUrl();
     try {
-      const fx = await jobFixture({
-        rows: ROWS, warehouseUrl: pg.url, rate: 300, concurrency: CONCURRENCY, latencyMs: 5,
-        sql: "SELECT * FROM read_csv_placeholder WHERE CAST(:file AS text) IS NOT NULL",
-      });
+      const fx = jobFixture({ rows: ROWS, warehouseUrl: pg.url, rate: 300, concurrency: CONCURRENCY, latencyMs: 5 });
       fixtures.push(fx);
-      await loadCsvIntoPg(fx, pg.url);
+      await fx.loadSample(pg.url);
       await crashAndRecover(fx, pg.url);
     } finally {
       await pg.cleanup();
     }
   });
 });
-
-async function loadCsvIntoPg(fx: JobFixture, url: string): Promise<void> {
-  const csv = await DuckDbWarehouse.open(':memory:');
-  const rows = await csv.query<Record<string, string>>('SELECT * FROM read_csv($1, header = true, all_varchar = true)', [fx.csv]);
-  await csv.close();
-  const columns = Object.keys(rows[0]!);
-  const wh = await openWarehouse(url);
-  await wh.query(`CREATE TABLE public.read_csv_placeholder (${columns.map((c) => `${c} text`).join(', ')})`);
-  await wh.query(`INSERT INTO public.read_csv_placeholder SELECT * FROM unnest(${columns.map((_, i) => `$${i + 1}::text[]`).join(', ')})`, columns.map((c) => rows.map((r) => r[c]!)));
-  await wh.close();
-}

@@ -1,10 +1,9 @@
 /** What commands share: the loaded config, the job's warehouse, and a provider whose events land. */
 import { loadConfig, loadJob, warehouseUrl, type LoadedConfig, type LoadedJob } from '../config/load.js';
-import { landEvents, type ProviderEvent } from '../events/event.js';
+import { eventSink } from '../events/event.js';
 import type { Provider } from '../providers/provider.js';
 import { createProvider } from '../providers/registry.js';
 import { bindSegmentSql } from '../pipeline/segment.js';
-import { GroupCommit } from '../util/group-commit.js';
 import { openWarehouse } from '../warehouse/open.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
@@ -23,10 +22,10 @@ export async function openJobContext(jobFile: string): Promise<JobContext> {
   const url = warehouseUrl(config, loaded.job.source.warehouse, jobFile);
   bindSegmentSql(loaded); // a missing :param is a usage error: raise it before anything is opened
   // The provider lands its events in the warehouse, which is opened last.
-  const target: { wh?: Warehouse } = {};
-  const events = new GroupCommit<ProviderEvent>((batch) => landEvents(target.wh!, batch));
-  const provider = createProvider(loaded.job.message.provider, config, { events: (e) => events.add(e) }, jobFile);
-  const wh = (target.wh = await openWarehouse(url));
+  let opened: Warehouse | undefined;
+  const events = eventSink(() => opened!);
+  const provider = createProvider(loaded.job.message.provider, config, { events: events.land }, jobFile);
+  const wh = (opened = await openWarehouse(url));
   return {
     config, loaded, wh, provider,
     async close() {

@@ -1,5 +1,6 @@
 /** Provider events (DESIGN "Tables": `herald.events`) and the one code path that lands them. */
 import { createHash } from 'node:crypto';
+import { GroupCommit } from '../util/group-commit.js';
 import { EVENTS } from '../warehouse/tables.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
@@ -31,4 +32,14 @@ export function eventId(provider: string, parts: readonly (string | number | nul
 /** Lands events, deduplicated by event id. Resolves only once they are durably written. */
 export async function landEvents(wh: Warehouse, events: readonly ProviderEvent[]): Promise<void> {
   await wh.insert(EVENTS, events as unknown as Record<string, unknown>[], { ignoreDuplicates: true });
+}
+
+/**
+ * Where providers hand events to be landed: concurrent callers share one batched write (group
+ * commit), and each call resolves once its events are durable. The warehouse is looked up at
+ * write time, so a sink can exist before its warehouse is opened.
+ */
+export function eventSink(warehouse: () => Warehouse): { land(events: ProviderEvent[]): Promise<void>; idle(): Promise<void> } {
+  const commit = new GroupCommit<ProviderEvent>((batch) => landEvents(warehouse(), batch));
+  return { land: (events) => commit.add(events), idle: () => commit.idle() };
 }

@@ -1,18 +1,23 @@
 /**
- * A job over a generated sample segment in a temp directory, for end-to-end runs: the CSV (with
- * each row's planted fate), the SQL, the job file and a runtime config, all written fresh.
+ * A job over the generated sample segment (table `demo_customers`, each row with its planted
+ * fate) in a temp directory, for end-to-end runs: the SQL, the job file and a runtime config.
+ * The same job runs on either engine; `loadSample` fills the table in the warehouse under test.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSampleCsv } from '../../src/demo/write-sample.js';
+import { loadSampleTable } from '../../src/demo/load-sample.js';
+import { openWarehouse } from '../../src/warehouse/open.js';
+import type { Warehouse } from '../../src/warehouse/warehouse.js';
 
 export interface JobFixture {
   dir: string;
   jobFile: string;
   configFile: string;
-  csv: string;
   ledger: string;
+  rows: number;
+  /** Loads the sample rows into `demo_customers` of this warehouse (an open one, or a URL). */
+  loadSample(target: Warehouse | string): Promise<void>;
   cleanup(): void;
 }
 
@@ -22,22 +27,17 @@ export interface FixtureOptions {
   rate?: number;
   concurrency?: number;
   latencyMs?: number;
-  seed?: number;
-  /** The segment SQL; by default a DuckDB read of the CSV. PostgreSQL needs a table (see loadCsvIntoPg). */
-  sql?: string;
 }
 
-export async function jobFixture(o: FixtureOptions): Promise<JobFixture> {
+export function jobFixture(o: FixtureOptions): JobFixture {
   const dir = mkdtempSync(join(tmpdir(), 'herald-e2e-'));
-  const csv = join(dir, 'customers.csv');
   const ledger = join(dir, 'sandbox-ledger.jsonl');
-  await writeSampleCsv(csv, o.rows, o.seed ?? 7);
-  writeFileSync(join(dir, 'segment.sql'), o.sql ?? `SELECT * FROM read_csv(:file, header = true, all_varchar = true)`);
+  writeFileSync(join(dir, 'segment.sql'), 'SELECT * FROM demo_customers ORDER BY ord');
   const jobFile = join(dir, 'job.yaml');
   writeFileSync(jobFile, `
 name: e2e_welcome
 timezone: Asia/Tokyo
-source: { sql: ${join(dir, 'segment.sql')}, params: { file: ${csv} } }
+source: { sql: ${join(dir, 'segment.sql')} }
 audience: { key: customer_id, phone: phone, default_region: JP, consent: whatsapp_opt_in }
 message:
   provider: sandbox
@@ -53,5 +53,13 @@ warehouses: { default: { url: "${o.warehouseUrl}" } }
 providers:
   sandbox: { seed: 42, latency_ms: ${o.latencyMs ?? 0}, max_event_delay_ms: 50, ledger_file: ${ledger} }
 `);
-  return { dir, jobFile, configFile, csv, ledger, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir, jobFile, configFile, ledger, rows: o.rows,
+    async loadSample(target) {
+      const wh = typeof target === 'string' ? await openWarehouse(target) : target;
+      await loadSampleTable(wh, o.rows);
+      if (typeof target === 'string') await wh.close();
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -1,7 +1,7 @@
 /**
  * `sandbox`: an in-process simulator of Meta's semantics, so the demo needs no account. It accepts
- * with wamid-like ids, fails a configurable share permanently (131026) or transiently (131000,
- * retried to success), then emits Meta-shaped `sent` / `delivered` / `read` / `failed` statuses
+ * with wamid-like ids, fails a configurable share of recipients permanently (131026, every time)
+ * and of first attempts transiently (131000, retried to success), then emits Meta-shaped `sent` / `delivered` / `read` / `failed` statuses
  * after delays: some out of order, some twice. Every choice is a hash of (seed, send, attempt),
  * so runs repeat whatever the timing. Acceptances can be logged to a JSON-lines file, the way a
  * real provider keeps its own record, so tests can prove nobody was messaged twice.
@@ -25,12 +25,12 @@ export class SandboxProvider implements Provider {
 
   async send(msg: OutboundMessage): Promise<SendOutcome> {
     if (this.config.latency_ms > 0) await new Promise((r) => setTimeout(r, this.config.latency_ms));
-    const roll = this.roll(msg.sendId, `attempt:${msg.attempt}`);
-    if (roll < this.config.permanent_failure_ratio) {
+    // Undeliverable is a property of the recipient (not on WhatsApp, old app): it fails every time.
+    if (this.roll(msg.recipient, 'undeliverable') < this.config.permanent_failure_ratio) {
       return { kind: 'error', action: 'permanent', code: '131026', detail: 'Message undeliverable' };
     }
     // Transient failures strike first attempts only, so retries succeed as they do in practice.
-    if (msg.attempt === 1 && roll < this.config.permanent_failure_ratio + this.config.transient_failure_ratio) {
+    if (msg.attempt === 1 && this.roll(msg.sendId, 'transient') < this.config.transient_failure_ratio) {
       return { kind: 'error', action: 'retry', code: '131000', detail: 'Something went wrong' };
     }
     const wamid = `wamid.${createHash('sha256').update(`${this.config.seed}:${msg.sendId}`).digest('base64url').slice(0, 40)}`;
