@@ -21,7 +21,8 @@ export async function reportCommand(positionals: string[], flags: Record<string,
     const why = await reasons(wh, rows.map((r) => r.run_id));
     const text = format === 'table' ? `${funnelTable(rows, why)}\n`
       : format === 'json' ? `${JSON.stringify({ runs: rows, reasons: why }, null, 2)}\n`
-      : stringify(rows.map((r) => ({ ...r, started_at: iso(r.started_at), finished_at: iso(r.finished_at) })), { header: true });
+      : stringify(rows.map((r) => ({ ...r, started_at: iso(r.started_at), finished_at: iso(r.finished_at) })),
+        { header: true, cast: { boolean: (b) => String(b) } });
     if (typeof flags.output === 'string') {
       writeFileSync(flags.output, text);
       console.error(`wrote ${flags.output}`);
