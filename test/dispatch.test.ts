@@ -186,6 +186,35 @@ describe('dispatch', () => {
     expect(rest.calls).toHaveLength(40);
   });
 
+  it('a throughput error slows the sender down and the send is retried', async () => {
+    const limiters = new LimiterRegistry();
+    const provider = new ScriptedProvider((msg, i) => (i === 0 ? { kind: 'error', action: 'slow_down', code: '130429', detail: 'Rate limit hit', retryAfterMs: 1 } : accepted(msg)));
+    const summary = await runJob({ loaded: loadedJob(3), wh, provider, limiters, logger: silentLogger });
+    expect(summary.counts.accepted).toBe(3);
+    expect(limiters.get('sandbox', '15550001234', 1000).currentRate).toBe(500);
+  });
+
+  it('131057 pauses the whole sender before anything else starts', async () => {
+    const provider = new ScriptedProvider((msg, i) => (i === 0 ? { kind: 'error', action: 'retry', code: '131057', detail: 'Account in maintenance mode', pauseSenderMs: 300, retryAfterMs: 1 } : accepted(msg)));
+    const started = Date.now();
+    const summary = await run(loadedJob(2, { concurrency: 1 }), provider);
+    expect(summary.counts.accepted).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a pair-rate error waits for that recipient only; the others go on', async () => {
+    const order: string[] = [];
+    const provider = new ScriptedProvider((msg) => {
+      if (msg.recipient === phone(0) && msg.attempt === 1) return { kind: 'error', action: 'retry_recipient_later', code: '131056', detail: 'pair rate limit' };
+      order.push(msg.recipient);
+      return accepted(msg);
+    });
+    const summary = await run(loadedJob(4, { concurrency: 2 }), provider);
+    expect(summary.counts.accepted).toBe(4);
+    expect(order.at(-1)).toBe(phone(0)); // waited 4^0 = 1 s while the other three were sent
+    expect((await sends(summary.run_id))[0]!.attempts).toBe(2);
+  });
+
   it('refuses a second concurrent run of the same job', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

@@ -80,6 +80,7 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
     record.reason = 'in_flight';
     if (s.existing) await o.writer.settle([record]);
     else await o.writer.insert([record]);
+    let recipientWaits = 0;
     for (let attempt = record.attempts + 1; ; attempt++) {
       if (stopping()) return settle(s, { status: 'deferred', reason: 'run_aborted', detail: abort ?? 'the run was stopped before this row was sent' });
       if (pastDeadline(now())) return settle(s, { status: 'deferred', reason: 'past_deadline', detail: `not sent after ${o.job.delivery.not_after} ${o.job.timezone}` });
@@ -93,12 +94,17 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
       if (outcome.kind === 'unknown') return settle(s, { status: 'unknown', reason: 'outcome_unknown', detail: outcome.detail });
       const reason = `provider:${outcome.code}`;
       const failed: Verdict = { status: 'failed', reason, errorCode: outcome.code, detail: outcome.detail };
+      if (outcome.pauseSenderMs) o.limiter.pause(outcome.pauseSenderMs);
       switch (outcome.action) {
-        case 'retry':
         case 'slow_down':
+        case 'retry':
         case 'retry_recipient_later':
+          if (outcome.action === 'slow_down') o.limiter.slowDown();
           if (attempt >= maxAttempts) return settle(s, { ...failed, detail: `${outcome.detail} (gave up after ${attempt} attempts)` });
-          await sleep(outcome.retryAfterMs ?? backoff(attempt));
+          // Pair-rate limits (Meta 131056) wait 4^X seconds for this recipient only: the permit it
+          // holds is one of `concurrency`, so other recipients keep going.
+          recipientWaits += outcome.action === 'retry_recipient_later' ? 1 : 0;
+          await sleep(outcome.retryAfterMs ?? (outcome.action === 'retry_recipient_later' ? 1000 * 4 ** (recipientWaits - 1) : backoff(attempt)));
           continue;
         case 'defer': {
           const notBefore = new Date(now().getTime() + (outcome.retryAfterMs ?? 86_400_000));

@@ -21,7 +21,17 @@ export interface OutboundMessage {
 
 export type SendOutcome =
   | { kind: 'accepted'; providerMessageId: string; detail?: string }
-  | { kind: 'error'; action: ErrorAction; code: string; detail: string; retryAfterMs?: number }
+  | {
+    kind: 'error';
+    action: ErrorAction;
+    /** The provider's code as text (Meta `error.code`, Infobip status name, `http:503`, …). */
+    code: string;
+    detail: string;
+    /** When the provider says how long to wait (Retry-After), or how long a deferral lasts. */
+    retryAfterMs?: number;
+    /** Stop every send from this sender for a while (Meta 131057: maintenance, throughput upgrade). */
+    pauseSenderMs?: number;
+  }
   /** The request may have reached the provider (e.g. a timeout after it was written): never resend blindly. */
   | { kind: 'unknown'; detail: string };
 
