@@ -1,0 +1,52 @@
+/**
+ * Runs every benchmark in turn (`npm run bench`), prints one table, and writes the results with
+ * the machine's description to <os.tmpdir()>/herald-bench/latest.json. Targets: DESIGN
+ * "Performance targets"; the committed write-up is BENCHMARKS.md.
+ * Runs and rows can be lowered for a quick look: BENCH_QUICK=1 npm run bench.
+ */
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+import { benchFirstSend } from './first-send.js';
+import { duckdbPackageVersion, printTable, RESULTS_FILE, writeResults, type BenchResult } from './lib.js';
+import { benchMemory } from './memory.js';
+import { benchSegmentThroughput } from './segment-throughput.js';
+
+async function duckdbVersion(): Promise<string> {
+  const wh = await DuckDbWarehouse.open(':memory:');
+  try {
+    const [row] = await wh.query<{ v: string }>('SELECT version() AS v');
+    return row?.v ?? 'unknown';
+  } finally {
+    await wh.close();
+  }
+}
+
+const quick = process.env.BENCH_QUICK === '1';
+const machine = {
+  cpus: availableParallelism(),
+  cpu_model: cpus()[0]?.model ?? 'unknown',
+  memory_gb: Math.round(totalmem() / 1024 ** 3),
+  node: process.version,
+  duckdb: await duckdbVersion(),
+  duckdb_node_api: duckdbPackageVersion(),
+  date: new Date().toISOString(),
+};
+console.error('machine', machine);
+
+const started = performance.now();
+const results: BenchResult[] = [];
+const step = async (label: string, bench: () => Promise<BenchResult>) => {
+  console.error(`\n${label}`);
+  const t = performance.now();
+  results.push(await bench());
+  console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+};
+
+await step('segment read + normalize + render', () => benchSegmentThroughput(quick ? 200_000 : 1_000_000, quick ? 1 : 3));
+await step('time to first send', () => benchFirstSend(quick ? 200_000 : 1_000_000, quick ? 2 : 5));
+// Two runs, not more: each takes ~2 minutes on the 2-core bench machine.
+await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 200_000 : 2_000_000, quick ? 1 : 2));
+
+printTable(results);
+writeResults(results, { machine, total_s: Math.round((performance.now() - started) / 1000) });
+console.error(`results: ${RESULTS_FILE}`);

@@ -1,0 +1,81 @@
+/**
+ * Segment read + normalize + render on 1,000,000 rows of the embedded DuckDB.
+ * Target (DESIGN "Performance targets"): ≥ 100,000 rows/s.
+ * Baseline, same run: the bare scan of the same rows through the same `wh.stream()`, counting rows.
+ * Run alone: `npm run build && node dist/bench/segment-throughput.js [rows] [runs]`.
+ */
+import { normalize } from '../src/pipeline/normalize.js';
+import { render } from '../src/pipeline/render.js';
+import { openSegment, segmentRows } from '../src/pipeline/segment.js';
+import type { Draft } from '../src/types.js';
+import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+import { benchJob, createSegmentDb, isMain, printTable, removeDir, result, SEGMENT_SQL, tempDir, writeResults, type BenchResult } from './lib.js';
+
+const TARGET_ROWS_PER_S = 100_000;
+
+async function timeBaseline(wh: DuckDbWarehouse): Promise<{ rows: number; ms: number }> {
+  const start = performance.now();
+  const stream = await wh.stream(SEGMENT_SQL, []);
+  let rows = 0;
+  for await (const chunk of stream.chunks) rows += chunk.length;
+  return { rows, ms: performance.now() - start };
+}
+
+async function timePipeline(wh: DuckDbWarehouse): Promise<{ rows: number; ms: number; open: number }> {
+  const loaded = benchJob('bench_throughput');
+  const start = performance.now();
+  const segment = await openSegment(wh, loaded);
+  const drafts: AsyncIterable<Draft[]> = render(loaded.job, normalize(loaded.job, wh, segmentRows(segment)));
+  let rows = 0;
+  let open = 0;
+  for await (const batch of drafts) {
+    rows += batch.length;
+    for (const d of batch) if (!d.verdict) open++;
+  }
+  return { rows, ms: performance.now() - start, open };
+}
+
+export async function benchSegmentThroughput(rows = 1_000_000, runs = 3): Promise<BenchResult> {
+  const dir = tempDir();
+  try {
+    const setup = performance.now();
+    const path = await createSegmentDb(dir, rows);
+    const setupMs = performance.now() - setup;
+    const wh = await DuckDbWarehouse.open(path);
+    const pipeline: number[] = [];
+    const baseline: number[] = [];
+    let sendable = 0;
+    try {
+      for (let i = 0; i < runs; i++) {
+        // Interleaved, so drift in the shared machine's load hits both alike.
+        const b = await timeBaseline(wh);
+        if (b.rows !== rows) throw new Error(`baseline read ${b.rows} rows, expected ${rows}`);
+        baseline.push(rows / (b.ms / 1000));
+        const p = await timePipeline(wh);
+        if (p.rows !== rows) throw new Error(`pipeline read ${p.rows} rows, expected ${rows}`);
+        pipeline.push(rows / (p.ms / 1000));
+        sendable = p.open;
+        console.error(`  run ${i + 1}/${runs}: scan ${Math.round(b.ms)} ms, read+normalize+render ${Math.round(p.ms)} ms`);
+      }
+    } finally {
+      await wh.close();
+    }
+    return result({
+      name: `segment read + normalize + render (${rows.toLocaleString('en-US')} rows)`,
+      unit: 'rows/s',
+      target: { op: '>=', value: TARGET_ROWS_PER_S },
+      runs: pipeline,
+      baseline: { name: 'bare DuckDB scan via wh.stream()', runs: baseline },
+      notes: { rows, segment_build_ms: Math.round(setupMs), rows_left_to_send: sendable },
+    });
+  } finally {
+    removeDir(dir);
+  }
+}
+
+if (isMain(import.meta.url)) {
+  const [rows, runs] = process.argv.slice(2).map(Number);
+  const r = await benchSegmentThroughput(rows || undefined, runs || undefined);
+  printTable([r]);
+  writeResults([r]);
+}
