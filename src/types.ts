@@ -42,8 +42,13 @@ export type ButtonParam =
   | { index: number; kind: 'url'; text: string }
   | { index: number; kind: 'quick_reply'; payload: string };
 
-/** Everything a provider needs to send one template message to one recipient. */
+/** Everything a provider needs to send one message to one recipient. */
 export interface RenderedMessage {
+  /**
+   * Free-form text instead of the template: allowed only inside the 24 h window after the
+   * recipient's last message (render checks the window; adapters send a text message).
+   */
+  text?: string;
   template: { name: string; language: string };
   header?: HeaderParam;
   body: TemplateParam[];

@@ -24,7 +24,9 @@ export async function openJobContext(jobFile: string): Promise<JobContext> {
   // The provider lands its events in the warehouse, which is opened last.
   let opened: Warehouse | undefined;
   const events = eventSink(() => opened!);
-  const provider = createProvider(loaded.job.message.provider, config, { events: events.land }, jobFile);
+  const publicUrl = config.config.server.public_url;
+  const provider = createProvider(loaded.job.message.provider, config,
+    { events: events.land, message: loaded.job.message, ...(publicUrl ? { publicUrl } : {}) }, jobFile);
   const wh = (opened = await openWarehouse(url));
   return {
     config, loaded, wh, provider,

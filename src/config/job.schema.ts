@@ -80,6 +80,16 @@ export const JobSchema = z.strictObject({
     body: z.array(BodyParamSchema).default([]),
     header: HeaderSchema.optional(),
     buttons: z.array(ButtonSchema).default([]),
+    infobip: z.strictObject({
+      url_options: z.strictObject({
+        shorten_url: z.boolean().optional(),
+        track_clicks: z.boolean().optional(),
+        tracking_url: z.string().url().optional(),
+        remove_protocol: z.boolean().optional(),
+        custom_domain: z.string().optional(),
+      }).optional().describe('Infobip urlOptions: shortening and click tracking of URLs in the message'),
+      callback_data: z.string().max(4000).optional().describe('echoed in Infobip reports (herald adds the send id)'),
+    }).optional().describe('options only the infobip provider reads'),
   }).refine((m) => new Set(m.body.map((p) => p.name !== undefined)).size <= 1, {
     message: 'body parameters are either all named or all positional', path: ['body'],
   }).refine((m) => new Set(m.buttons.map((b) => b.index)).size === m.buttons.length, {

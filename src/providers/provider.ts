@@ -39,9 +39,31 @@ export interface Provider {
   readonly name: ProviderName;
   /** Used when the job sets no `delivery.rate_per_second`. */
   readonly defaultRatePerSecond: number;
+  /**
+   * One message. Adapters that can send several per request (Infobip) gather concurrent calls
+   * into one request themselves: pacing stays per message, and dispatch stays simple.
+   */
   send(message: OutboundMessage): Promise<SendOutcome>;
+  /** The approved templates, for pre-flight checks; absent where the provider cannot list them. */
+  listTemplates?(): Promise<ProviderTemplate[]>;
+  /** One cheap authenticated call that proves the credentials work. */
+  checkCredentials?(): Promise<{ ok: boolean; detail: string }>;
   /** Finishes background work (pending events) and frees connections. */
   close(): Promise<void>;
+}
+
+/** A template as the provider approved it, in one shape for every provider. */
+export interface ProviderTemplate {
+  name: string;
+  /** As the provider writes it: `ja`, `en_US`. */
+  language: string;
+  /** APPROVED, PENDING, REJECTED, PAUSED, DISABLED, … as the provider says. */
+  status: string;
+  category?: string;
+  header?: { format: 'TEXT' | 'IMAGE' | 'VIDEO' | 'DOCUMENT' | 'LOCATION'; parameters: number; named: string[] };
+  /** `named` lists parameter names for named-parameter templates, else it is empty. */
+  body: { parameters: number; named: string[] };
+  buttons: { index: number; type: string; /** takes a parameter (URL suffix, quick-reply payload) */ dynamic: boolean }[];
 }
 
 /** Where providers that learn of events while sending (the sandbox) hand them to be landed. */
