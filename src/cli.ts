@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkCommand } from './cli/check.command.js';
+import { infobipCommand } from './cli/infobip.command.js';
 import { reportCommand } from './cli/report.command.js';
 import { runCommand } from './cli/run.command.js';
 import { validateCommand } from './cli/validate.command.js';
@@ -15,6 +16,7 @@ const USAGE = `usage: herald <command> [options]
   validate <job.yaml…>
   check
   report [--run ID | --job NAME] [--format table|csv|json] [--output FILE]
+  infobip share-waba <WABA id>
 
 Environment: HERALD_CONFIG (default config/herald.yaml), HERALD_WAREHOUSE_URL, provider credentials.
 Exit codes: 0 done, 1 run aborted, 2 usage or config error, 3 failure ratio above max_failure_ratio.`;
@@ -28,6 +30,7 @@ const COMMANDS: Record<string, { options: Options; run: (positionals: string[], 
   },
   validate: { options: {}, run: (p) => validateCommand(p) },
   check: { options: {}, run: () => checkCommand() },
+  infobip: { options: {}, run: (p, v) => infobipCommand(p, v) },
   report: {
     options: { run: { type: 'string' }, job: { type: 'string' }, format: { type: 'string' }, output: { type: 'string' }, warehouse: { type: 'string' } },
     run: (p, v) => reportCommand(p, v),

@@ -168,9 +168,9 @@ describe('herald run: bad input exits 2, names the file and the field, writes no
     await expectUsageError(['run', 'job.yaml'], 'job.yaml', 'at message.provider', /sandbox/);
   });
 
-  it('a provider whose adapter is not in this version', async () => {
+  it('a provider whose credentials are not set', async () => {
     writeJob('job.yaml', (j) => (section(j, 'message').provider = 'meta'));
-    await expectUsageError(['run', 'job.yaml'], 'job.yaml', 'at message.provider', 'meta adapter is not in this version');
+    await expectUsageError(['run', 'job.yaml'], 'providers.meta.access_token', 'META_ACCESS_TOKEN is not set');
   });
 
   it('a missing environment variable in the job', async () => {

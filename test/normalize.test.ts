@@ -119,7 +119,7 @@ describe('normalize', () => {
       { customer_id: 'c3', phone: 819012345678, opt_in: true },
       { customer_id: 'c4', phone: '０９０１２３４５６７８', opt_in: true },
     ]);
-    const dup = { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as customer_id c1' };
+    const dup = { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as an earlier row of the segment' };
     expect(summary(drafts!)).toEqual([
       ['c1', '+819012345678', 'open'],
       ['c2', '+819012345678', dup],
@@ -136,7 +136,7 @@ describe('normalize', () => {
     );
     expect(summary(out.flat())).toEqual([
       ['c1', '+6281234567890', 'open'],
-      ['c2', '+6281234567890', { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as customer_id c1' }],
+      ['c2', '+6281234567890', { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as an earlier row of the segment' }],
     ]);
   });
 
@@ -149,7 +149,7 @@ describe('normalize', () => {
     expect(summary(drafts!)).toEqual([
       ['c1', '+819012345678', { status: 'suppressed', reason: 'no_consent', detail: 'opt_in is false' }],
       ['c2', '+819012345678', 'open'],
-      ['c3', '+819012345678', { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as customer_id c2' }],
+      ['c3', '+819012345678', { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as an earlier row of the segment' }],
     ]);
   });
 

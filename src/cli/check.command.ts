@@ -1,7 +1,11 @@
-/** `herald check`: every configured warehouse answers, and each provider's configuration is usable. */
-import { loadConfig, providerSection, requireSection } from '../config/load.js';
+/**
+ * `herald check`: every configured warehouse answers, and every configured provider accepts its
+ * credentials (one cheap authenticated call each). Exit 1 when anything configured fails.
+ */
+import { loadConfig } from '../config/load.js';
 import type { ProviderName } from '../config/runtime.schema.js';
-import { errorMessage } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { createProvider } from '../providers/registry.js';
 import { openWarehouse } from '../warehouse/open.js';
 
 export async function checkCommand(): Promise<number> {
@@ -21,16 +25,25 @@ export async function checkCommand(): Promise<number> {
       report(false, `warehouse ${name}`, errorMessage(err));
     }
   }
-  for (const provider of Object.keys(config.config.providers) as ProviderName[]) {
-    if (provider === 'sandbox') {
-      report(true, 'provider sandbox', 'in-process simulator, nothing to check');
+  for (const name of Object.keys(config.config.providers) as ProviderName[]) {
+    let provider;
+    try {
+      provider = createProvider(name, config, { events: async () => undefined }, config.file);
+    } catch (err) {
+      // A provider nobody configured is not a failure: say what it would need.
+      report(null, `provider ${name}`, `not configured: ${err instanceof ConfigError ? err.problems[0]?.message : errorMessage(err)}`);
       continue;
     }
     try {
-      requireSection(config, providerSection(provider));
-      report(null, `provider ${provider}`, 'adapter not in this version; configuration read');
+      if (!provider.checkCredentials) report(true, `provider ${name}`, 'nothing to check');
+      else {
+        const result = await provider.checkCredentials();
+        report(result.ok, `provider ${name}`, result.detail);
+      }
     } catch (err) {
-      report(null, `provider ${provider}`, `not configured: ${errorMessage(err).split('\n')[0]}`);
+      report(false, `provider ${name}`, errorMessage(err));
+    } finally {
+      await provider.close();
     }
   }
   return failures > 0 ? 1 : 0;

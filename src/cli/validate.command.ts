@@ -2,7 +2,8 @@
  * `herald validate <job…>`: schema, SQL against the warehouse, every column the job names, and
  * the provider's configuration. Lists every problem of every file, then exits 2 if there was one.
  */
-import { loadConfig, loadJob, providerSection, requireSection, warehouseUrl } from '../config/load.js';
+import { loadConfig, loadJob, warehouseUrl } from '../config/load.js';
+import { createProvider } from '../providers/registry.js';
 import { ConfigError, HeraldError, type Problem } from '../errors.js';
 import { bindSegmentSql, missingColumns, missingColumnsError, sqlError } from '../pipeline/segment.js';
 import { openWarehouse } from '../warehouse/open.js';
@@ -29,7 +30,8 @@ async function validateOne(file: string, warehouses: Map<string, Warehouse>): Pr
   try {
     const config = loadConfig();
     const loaded = loadJob(file);
-    requireSection(config, providerSection(loaded.job.message.provider));
+    // Building the provider checks its settings and the job's fit to it, without a request.
+    await createProvider(loaded.job.message.provider, config, { events: async () => undefined, message: loaded.job.message }, file).close();
     const url = warehouseUrl(config, loaded.job.source.warehouse, file);
     let wh = warehouses.get(url);
     if (!wh) warehouses.set(url, (wh = await openWarehouse(url)));

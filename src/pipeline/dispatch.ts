@@ -10,7 +10,8 @@ import type { Job } from '../config/job.schema.js';
 import { RunAbortedError, errorMessage } from '../errors.js';
 import type { RateLimiter } from '../dispatch/limiter.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../providers/provider.js';
-import { findBlockingSends, findSendsInRun, type PriorSend } from '../store/sends.store.js';
+import { loadPriorSends } from '../store/prior-sends.js';
+import { findSendsInRun, type PriorSend } from '../store/sends.store.js';
 import type { SendsWriter } from '../store/sends.writer.js';
 import type { Draft, RenderedMessage, SendRecord, Verdict } from '../types.js';
 import { Channel } from '../util/channel.js';
@@ -60,7 +61,7 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
   const fixRequestLimit = o.fixRequestLimit ?? 3;
   const backoff = o.backoffMs ?? defaultBackoff;
   const pastDeadline = deadlineChecker(o.job.delivery.not_after, o.job.timezone);
-  const since = dedupeSince(o.job.delivery.dedupe, now());
+  const prior = await loadPriorSends(o.wh, o.job.name, o.runId, dedupeSince(o.job.delivery.dedupe, now()));
   const permits = new Semaphore(o.job.delivery.concurrency);
   const out = new Channel<SendRecord[]>();
   const inFlight = new Set<Promise<void>>();
@@ -129,8 +130,6 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
     const created = now();
     const entries = batch.map((d) => ({ draft: d, record: baseRecord(o, d, created) }));
     const inRun = o.resumed ? indexBy(await findSendsInRun(o.wh, o.runId, entries.map((e) => e.record.send_id)), (p) => p.send_id) : new Map<string, PriorSend>();
-    const open = entries.filter((e) => !e.draft.verdict && !inRun.has(e.record.send_id));
-    const blocking = indexBy(await findBlockingSends(o.wh, o.job.name, o.runId, open.map((e) => e.record.idempotency_key), since), (p) => p.idempotency_key, preferAccepted);
     const settled: SendRecord[] = [];
     const sendable: Sendable[] = [];
     for (const { draft, record } of entries) {
@@ -140,11 +139,11 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
         if (resumable && !o.dryRun) sendable.push({ record: { ...record, attempts: Number(existing.attempts) }, message: draft.message!, existing: true });
         continue; // already accounted for in this run
       }
-      const prior = blocking.get(record.idempotency_key);
+      const earlier = draft.verdict ? undefined : prior.statusOf(record.idempotency_key);
       let verdict = draft.verdict;
-      if (!verdict && prior?.status === 'accepted') verdict = { status: 'duplicate', reason: 'already_sent', detail: `accepted in run ${prior.run_id}` };
-      if (!verdict && prior?.status === 'unknown' && !o.resendUnknown) {
-        verdict = { status: 'duplicate', reason: 'earlier_outcome_unknown', detail: `run ${prior.run_id} may have sent it; use --resend-unknown to send again` };
+      if (earlier === 'accepted') verdict = { status: 'duplicate', reason: 'already_sent', detail: 'accepted in an earlier run of this job' };
+      if (earlier === 'unknown' && !o.resendUnknown) {
+        verdict = { status: 'duplicate', reason: 'earlier_outcome_unknown', detail: 'an earlier run may have sent it; use --resend-unknown to send again' };
       }
       if (!verdict && o.dryRun) verdict = { status: 'planned', reason: null };
       if (!verdict && pastDeadline(created)) verdict = { status: 'deferred', reason: 'past_deadline', detail: `not sent after ${o.job.delivery.not_after} ${o.job.timezone}` };
@@ -222,17 +221,9 @@ function baseRecord(o: DispatchOptions, d: Draft, created: Date): SendRecord {
   };
 }
 
-function indexBy<T>(items: readonly T[], key: (item: T) => string, prefer?: (a: T, b: T) => T): Map<string, T> {
-  const map = new Map<string, T>();
-  for (const item of items) {
-    const k = key(item);
-    const had = map.get(k);
-    map.set(k, had && prefer ? prefer(had, item) : item);
-  }
-  return map;
+function indexBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T> {
+  return new Map(items.map((item) => [key(item), item]));
 }
-
-const preferAccepted = (a: PriorSend, b: PriorSend) => (a.status === 'accepted' ? a : b);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -4,7 +4,8 @@
  * duplicate_in_segment (duplicate).
  */
 import type { Job } from '../config/job.schema.js';
-import { findSuppressed } from '../store/sends.store.js';
+import { findSuppressed, hasSuppressions } from '../store/sends.store.js';
+import { IntegerSet, StringHashSet } from '../util/compact-set.js';
 import type { Draft } from '../types.js';
 import type { Row, Warehouse } from '../warehouse/warehouse.js';
 import { normalizePhone } from './phone.normalize.js';
@@ -20,9 +21,10 @@ export function hasConsent(value: unknown): boolean {
 
 export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<Row[]>): AsyncGenerator<Draft[]> {
   const { key, phone, consent, default_region: region } = job.audience;
-  // In-run dedupe keeps one entry per row: numbers as numbers (E.164 digits fit a double) to stay small.
-  const seenKeys = new Set<string>();
-  const seenRecipients = new Map<number, string>();
+  // In-run dedupe: typed-array sets, small at millions of rows (E.164 digits fit a double).
+  const seenKeys = new StringHashSet();
+  const seenRecipients = new IntegerSet();
+  const suppressions = suppressionLookup(wh);
   let ordinal = 0;
   for await (const rows of chunks) {
     const drafts: Draft[] = [];
@@ -35,12 +37,11 @@ export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<
         draft.verdict = { status: 'rejected', reason: 'missing_key', detail: `column ${key} is empty; this row is keyed by its position` };
         continue;
       }
-      if (seenKeys.has(rowKey)) {
+      if (!seenKeys.add(rowKey)) {
         draft.repeatsKey = true;
         draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: `${key} ${rowKey} appears earlier in the segment` };
         continue;
       }
-      seenKeys.add(rowKey);
       const parsed = normalizePhone(row[phone], region);
       if (!parsed.ok) {
         draft.verdict = { status: 'rejected', reason: parsed.reason, detail: parsed.detail };
@@ -51,20 +52,36 @@ export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<
         draft.verdict = { status: 'suppressed', reason: 'no_consent', detail: `${consent} is ${JSON.stringify(row[consent] ?? null)}` };
         continue;
       }
-      const digits = Number(parsed.e164.slice(1));
-      const firstKey = seenRecipients.get(digits);
-      if (firstKey !== undefined) {
-        draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: `same recipient as ${key} ${firstKey}` };
-        continue;
+      if (!seenRecipients.add(Number(parsed.e164.slice(1)))) {
+        draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as an earlier row of the segment' };
       }
-      seenRecipients.set(digits, rowKey);
     }
     const open = drafts.filter((d) => !d.verdict && d.recipient);
-    const suppressed = await findSuppressed(wh, open.map((d) => d.recipient!));
+    const suppressed = await suppressions(open.map((d) => d.recipient!));
     for (const d of open) {
       const reason = suppressed.get(d.recipient!);
       if (reason) d.verdict = { status: 'suppressed', reason: 'opted_out', detail: reason };
     }
     yield drafts;
   }
+}
+
+/** How long "the suppressions table is empty" is trusted before it is asked again. */
+const EMPTY_RECHECK_MS = 10_000;
+
+/**
+ * Suppressions of a batch of recipients. While the table is empty (a new install, a tenant that
+ * never had an opt-out) the per-batch query is skipped; emptiness is re-checked every 10 s so
+ * an opt-out landed by a webhook mid-run still applies.
+ */
+function suppressionLookup(wh: Warehouse): (recipients: string[]) => Promise<Map<string, string>> {
+  let emptyUntil = 0;
+  return async (recipients) => {
+    if (recipients.length === 0 || Date.now() < emptyUntil) return new Map();
+    if (!(await hasSuppressions(wh))) {
+      emptyUntil = Date.now() + EMPTY_RECHECK_MS;
+      return new Map();
+    }
+    return findSuppressed(wh, recipients);
+  };
 }

@@ -3,7 +3,7 @@
  * Never hand-written rules: formats, national prefixes, full-width digits and country codes
  * written without "+" are all the library's business.
  */
-import { parsePhoneNumberWithError, ParseError, type CountryCode, type NumberType } from 'libphonenumber-js/max';
+import { parsePhoneNumberFromString, parsePhoneNumberWithError, ParseError, type CountryCode, type NumberType } from 'libphonenumber-js/max';
 
 export type PhoneResult =
   | { ok: true; e164: string; type: NumberType }
@@ -15,18 +15,24 @@ const MOBILE_TYPES: ReadonlySet<NumberType> = new Set<NumberType>(['MOBILE', 'FI
 export function normalizePhone(raw: unknown, defaultRegion: string): PhoneResult {
   const text = raw === null || raw === undefined ? '' : String(raw).trim();
   if (text === '') return { ok: false, reason: 'invalid_phone', detail: 'empty' };
-  let parsed;
-  try {
-    parsed = parsePhoneNumberWithError(text, { defaultCountry: defaultRegion as CountryCode });
-  } catch (err) {
-    return { ok: false, reason: 'invalid_phone', detail: err instanceof ParseError ? err.message : String(err) };
-  }
+  // The non-throwing parse serves the common case; only a failure pays for the error that says why.
+  const parsed = parsePhoneNumberFromString(text, { defaultCountry: defaultRegion as CountryCode });
+  if (!parsed) return { ok: false, reason: 'invalid_phone', detail: parseFailure(text, defaultRegion) };
   if (!parsed.isValid()) return { ok: false, reason: 'invalid_phone', detail: `not a valid ${parsed.country ?? `+${parsed.countryCallingCode}`} number` };
   const type = parsed.getType();
   if (type === undefined || !MOBILE_TYPES.has(type)) {
     return { ok: false, reason: 'not_mobile', detail: `${(type ?? 'unknown type').toLowerCase()} number` };
   }
   return { ok: true, e164: parsed.number, type };
+}
+
+function parseFailure(text: string, defaultRegion: string): string {
+  try {
+    parsePhoneNumberWithError(text, { defaultCountry: defaultRegion as CountryCode });
+    return 'not a phone number';
+  } catch (err) {
+    return err instanceof ParseError ? err.message : String(err);
+  }
 }
 
 /** `+819012345678` → `+81******5678`: enough to recognise, not enough to message. */

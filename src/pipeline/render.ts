@@ -73,18 +73,36 @@ interface Formatters {
 function formatters(locale: string, timeZone: string): Formatters {
   const safeLocale = Intl.NumberFormat.supportedLocalesOf([locale])[0] ?? 'en';
   const number = new Intl.NumberFormat(safeLocale);
-  const currencies = new Map<string, Intl.NumberFormat>();
+  const currencies = new Map<string, (amount: number) => string>();
   const dateTime = new Intl.DateTimeFormat(safeLocale, { dateStyle: 'medium', timeZone });
   const dateOnly = new Intl.DateTimeFormat(safeLocale, { dateStyle: 'medium', timeZone: 'UTC' });
+  const formatDate = memo((t: number) => (t % 86_400_000 === 0 ? dateOnly : dateTime).format(t));
+  // Segments repeat values (an expiry date, a points tier): Intl formatting is memoized per value.
   return {
-    number: (n) => number.format(n),
+    number: memo((n: number) => number.format(n)),
     currency: (n, code) => {
       let f = currencies.get(code);
-      if (!f) currencies.set(code, (f = new Intl.NumberFormat(safeLocale, { style: 'currency', currency: code })));
-      return f.format(n);
+      if (!f) {
+        const format = new Intl.NumberFormat(safeLocale, { style: 'currency', currency: code });
+        currencies.set(code, (f = memo((v: number) => format.format(v))));
+      }
+      return f(n);
     },
     // A value at exactly UTC midnight is a calendar date (a DATE column): never shift it by a zone.
-    date: (d) => (d.getTime() % 86_400_000 === 0 ? dateOnly : dateTime).format(d),
+    date: (d) => formatDate(d.getTime()),
+  };
+}
+
+/** Remembers up to 4,096 results, then starts over: bounded memory whatever the segment. */
+function memo<K, V>(fn: (key: K) => V): (key: K) => V {
+  const cache = new Map<K, V>();
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      if (cache.size >= 4096) cache.clear();
+      cache.set(key, (value = fn(key)));
+    }
+    return value;
   };
 }
 
@@ -154,7 +172,8 @@ function buttonParam(spec: ButtonSpec, row: Record<string, unknown>): ButtonPara
 const FORBIDDEN_WHITESPACE = /[\n\r\t]| {5,}/;
 
 function checkText(text: string, limit: number, label: string): void {
-  const length = [...text].length;
+  // Code points never outnumber UTF-16 units: count them only when the value could be too long.
+  const length = text.length > limit ? codePoints(text) : text.length;
   if (length > limit) {
     throw new RowProblem({ status: 'rejected', reason: 'variable_too_long', detail: `${label} is ${length} characters; the limit is ${limit}` });
   }
@@ -189,4 +208,14 @@ function parseIsoDate(text: string): Date | null {
   const calendar = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
   if (calendar.getUTCMonth() !== Number(mo) - 1 || calendar.getUTCDate() !== Number(d)) return null;
   return date;
+}
+
+function codePoints(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++, n++) {
+    const c = text.charCodeAt(i);
+    const next = text.charCodeAt(i + 1);
+    if (c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++; // a surrogate pair is one
+  }
+  return n;
 }

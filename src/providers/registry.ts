@@ -1,11 +1,13 @@
 /** Builds the provider a job names from the runtime config. The only place that knows every vendor. */
-import { ConfigError } from '../errors.js';
-import { providerSection, requireSection, type LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/load.js';
 import type { Dispatcher } from 'undici';
 import type { Job } from '../config/job.schema.js';
 import type { ProviderName } from '../config/runtime.schema.js';
 import type { EventSink, Provider } from './provider.js';
+import { MetaProvider } from './meta/meta.provider.js';
 import { SandboxProvider } from './sandbox/sandbox.provider.js';
+import { createAdaProvider } from './ada/ada.provider.js';
+import { createInfobipProvider } from './infobip/infobip.provider.js';
 
 export interface ProviderDeps {
   events: EventSink;
@@ -17,20 +19,19 @@ export interface ProviderDeps {
   publicUrl?: string;
 }
 
+/**
+ * Each adapter requires the settings it uses and names the variable when one is unset, so an
+ * unset webhook secret never stops sending.
+ */
 export function createProvider(name: ProviderName, loaded: LoadedConfig, deps: ProviderDeps, jobFile: string): Provider {
-  requireSection(loaded, providerSection(name));
   switch (name) {
     case 'sandbox':
       return new SandboxProvider(loaded.config.providers.sandbox, deps.events);
     case 'meta':
-      throw notYet(name, jobFile);
+      return new MetaProvider(loaded.config.providers.meta, { configFile: loaded.file, phoneNumberId: deps.message?.sender, dispatcher: deps.dispatcher });
     case 'infobip':
-      throw notYet(name, jobFile);
+      return createInfobipProvider(loaded, deps);
     case 'ada':
-      throw notYet(name, jobFile);
+      return createAdaProvider(loaded, deps, jobFile);
   }
-}
-
-function notYet(name: string, jobFile: string): ConfigError {
-  return ConfigError.of(jobFile, 'message.provider', `the ${name} adapter is not in this version of herald yet`, 'use provider: sandbox to try a job end to end');
 }

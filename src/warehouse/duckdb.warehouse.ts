@@ -12,6 +12,8 @@ import { migrationStatements, stripTrailingSemicolon } from './migrate.js';
 import type { ColumnSpec, TableSpec } from './tables.js';
 import type { Row, RowStream, SqlValue, Warehouse } from './warehouse.js';
 
+const DEFAULT_MEMORY_LIMIT = '256MB';
+
 export class DuckDbWarehouse implements Warehouse {
   readonly kind = 'duckdb' as const;
   private queue: Promise<unknown> = Promise.resolve();
@@ -24,11 +26,15 @@ export class DuckDbWarehouse implements Warehouse {
     readonly description: string,
   ) {}
 
-  /** `path` is a file name or `:memory:`. */
-  static async open(path: string): Promise<DuckDbWarehouse> {
+  /**
+   * `path` is a file name or `:memory:`; `settings` are DuckDB's (memory_limit, threads, …).
+   * memory_limit defaults to 256MB, not DuckDB's 80% of RAM: herald shares its process with a
+   * pipeline that must stay small, and DuckDB spills to disk past the limit.
+   */
+  static async open(path: string, settings: Record<string, string> = {}): Promise<DuckDbWarehouse> {
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(path);
+      instance = await DuckDBInstance.create(path, { memory_limit: DEFAULT_MEMORY_LIMIT, ...settings });
     } catch (err) {
       const message = errorMessage(err);
       if (/lock/i.test(message)) {
@@ -44,8 +50,8 @@ export class DuckDbWarehouse implements Warehouse {
     return warehouse;
   }
 
-  async stream(sql: string, params: readonly SqlValue[], chunkRows = 2048): Promise<RowStream> {
-    void chunkRows; // DuckDB's vector size (2,048 rows) sets the chunk size.
+  // DuckDB's vector size (2,048 rows) sets the chunk size.
+  async stream(sql: string, params: readonly SqlValue[], options: { columns?: readonly string[] } = {}): Promise<RowStream> {
     const connection = await this.instance.connect();
     const [values, types] = bind(params);
     let result: DuckDBResult;
@@ -56,6 +62,8 @@ export class DuckDbWarehouse implements Warehouse {
       throw err;
     }
     const columns = result.deduplicatedColumnNames();
+    const wanted = options.columns ? new Set(options.columns) : null;
+    const picked = columns.map((name, index) => ({ name, index })).filter((c) => !wanted || wanted.has(c.name));
     let closed = false;
     const close = async () => {
       if (!closed) {
@@ -65,10 +73,21 @@ export class DuckDbWarehouse implements Warehouse {
     };
     async function* chunks(): AsyncGenerator<Row[]> {
       try {
+        // The next chunk is fetched (on DuckDB's thread) while the caller works on this one.
+        let next = result.fetchChunk();
         for (;;) {
-          const chunk = await result.fetchChunk();
+          const chunk = await next;
           if (!chunk || chunk.rowCount === 0) return;
-          yield chunk.convertRows(JSDuckDBValueConverter).map((values) => rowObject(columns, values));
+          next = result.fetchChunk();
+          // Column by column, only the wanted ones, into one object per row.
+          const values = picked.map((c) => chunk.convertColumnValues(c.index, JSDuckDBValueConverter));
+          const rows: Row[] = new Array<Row>(chunk.rowCount);
+          for (let r = 0; r < chunk.rowCount; r++) {
+            const row: Row = {};
+            for (let c = 0; c < picked.length; c++) row[picked[c]!.name] = plain(values[c]![r]);
+            rows[r] = row;
+          }
+          yield rows;
         }
       } finally {
         await close();
@@ -226,17 +245,13 @@ function bind(params: readonly SqlValue[]): [DuckDBValue[], DuckDBType[]] {
   return [values, types];
 }
 
-function rowObject(columns: readonly string[], values: readonly unknown[]): Row {
-  const row: Row = {};
-  for (let i = 0; i < columns.length; i++) row[columns[i]!] = values[i];
-  return toPlainRow(row);
+/** BIGINT and HUGEINT come back as bigint: numbers when safe, strings otherwise. */
+function plain(v: unknown): unknown {
+  if (typeof v !== 'bigint') return v;
+  return v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
 }
 
-/** BIGINT and HUGEINT come back as bigint: numbers when safe, strings otherwise. */
 function toPlainRow(row: Record<string, unknown>): Row {
-  for (const key in row) {
-    const v = row[key];
-    if (typeof v === 'bigint') row[key] = v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
-  }
+  for (const key in row) row[key] = plain(row[key]);
   return row;
 }

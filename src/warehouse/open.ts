@@ -6,8 +6,9 @@ import type { Warehouse } from './warehouse.js';
 
 export async function openWarehouse(url: string): Promise<Warehouse> {
   if (url.startsWith('duckdb:')) {
-    const path = url.slice('duckdb:'.length) || 'warehouse.duckdb';
-    return DuckDbWarehouse.open(path);
+    // duckdb:<file>[?setting=value&…]: DuckDB settings such as memory_limit or threads.
+    const [path = '', query = ''] = url.slice('duckdb:'.length).split('?', 2);
+    return DuckDbWarehouse.open(path || 'warehouse.duckdb', Object.fromEntries(new URLSearchParams(query)));
   }
   if (/^postgres(ql)?:\/\//.test(url)) return PostgresWarehouse.open(url);
   throw ConfigError.of('HERALD_WAREHOUSE_URL', '', `unsupported warehouse URL "${url}"`,

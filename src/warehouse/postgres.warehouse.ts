@@ -43,7 +43,9 @@ export class PostgresWarehouse implements Warehouse {
     return warehouse;
   }
 
-  async stream(sql: string, params: readonly SqlValue[], chunkRows = 2000): Promise<RowStream> {
+  // pg parses whole rows, so `columns` is not needed here: rows carry every column.
+  async stream(sql: string, params: readonly SqlValue[], options: { chunkRows?: number } = {}): Promise<RowStream> {
+    const chunkRows = options.chunkRows ?? 2000;
     const client = await this.pool.connect();
     const cursor = client.query(new Cursor(sql, [...params]));
     let released = false;

@@ -20,8 +20,11 @@ export interface Warehouse {
   readonly kind: 'duckdb' | 'postgres';
   /** Where it points, with any password masked; for messages and logs. */
   readonly description: string;
-  /** Runs a read query and streams its rows; SQL errors surface here, before the first row. */
-  stream(sql: string, params: readonly SqlValue[], chunkRows?: number): Promise<RowStream>;
+  /**
+   * Runs a read query and streams its rows; SQL errors surface here, before the first row.
+   * With `columns`, rows carry only those of them (the rest is never converted to JS values).
+   */
+  stream(sql: string, params: readonly SqlValue[], options?: { columns?: readonly string[]; chunkRows?: number }): Promise<RowStream>;
   /** Column names of a query's result, without reading its rows. */
   describe(sql: string, params: readonly SqlValue[]): Promise<string[]>;
   query<T extends object = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;

@@ -1,0 +1,122 @@
+/**
+ * One rendered message → one Infobip message. Infobip's limits are enforced here, where the
+ * payload is built, with a detail naming the parameter: placeholders and button parameters must be
+ * non-empty strings, free-form text 1–4,096 characters.
+ */
+import type { Job } from '../../config/job.schema.js';
+import type { OutboundMessage } from '../provider.js';
+import type { TemplateButton, TemplateHeader, TemplateMessage, TextMessage, UrlOptions } from './infobip.wire.js';
+
+export const TEXT_MAX = 4096;
+
+/** What every message of a job carries besides its content. */
+export interface Extras {
+  notifyUrl?: string;
+  callbackData?: string;
+  urlOptions?: UrlOptions;
+}
+
+/** A message that cannot be built: this row's data breaks an Infobip rule. */
+export interface PayloadProblem {
+  problem: string;
+}
+
+/** From the job's `message.infobip` section and `HERALD_PUBLIC_URL`. */
+export function jobExtras(message: Job['message'] | undefined, publicUrl: string | undefined): Extras {
+  const extras: Extras = {};
+  if (publicUrl) extras.notifyUrl = `${publicUrl.replace(/\/+$/, '')}/webhooks/infobip`;
+  const options = message?.infobip;
+  if (options?.callback_data !== undefined) extras.callbackData = options.callback_data;
+  const u = options?.url_options;
+  if (u) {
+    const urlOptions: UrlOptions = {
+      ...(u.shorten_url !== undefined ? { shortenUrl: u.shorten_url } : {}),
+      ...(u.track_clicks !== undefined ? { trackClicks: u.track_clicks } : {}),
+      ...(u.tracking_url !== undefined ? { trackingUrl: u.tracking_url } : {}),
+      ...(u.remove_protocol !== undefined ? { removeProtocol: u.remove_protocol } : {}),
+      ...(u.custom_domain !== undefined ? { customDomain: u.custom_domain } : {}),
+    };
+    if (Object.keys(urlOptions).length > 0) extras.urlOptions = urlOptions;
+  }
+  return extras;
+}
+
+/** Infobip numbers are international digits without `+` (`+81 90-1234-5678` → `819012345678`). */
+export function address(number: string): string {
+  return number.replace(/[\s+\-().]/g, '');
+}
+
+export function templateMessage(msg: OutboundMessage, extras: Extras): TemplateMessage | PayloadProblem {
+  const { message } = msg;
+  const placeholders: string[] = [];
+  // Infobip placeholders are positional: named parameters go in the job's order.
+  for (const [i, p] of message.body.entries()) {
+    if (isBlank(p.text)) return blank(`message.body.${i}${p.name ? ` "${p.name}"` : ''}`);
+    placeholders.push(p.text);
+  }
+  let header: TemplateHeader | undefined;
+  if (message.header) {
+    const h = message.header;
+    if (h.kind === 'text') {
+      if (isBlank(h.text)) return blank('message.header.text');
+      header = { type: 'TEXT', placeholder: h.text };
+    } else {
+      if (isBlank(h.link)) return blank(`message.header.${h.kind}`);
+      header = h.kind === 'document'
+        ? { type: 'DOCUMENT', mediaUrl: h.link, filename: filenameOf(h.link) }
+        : { type: h.kind === 'image' ? 'IMAGE' : 'VIDEO', mediaUrl: h.link };
+    }
+  }
+  const buttons: TemplateButton[] = [];
+  // Infobip takes the parameterised buttons in the template's order, without an index.
+  for (const b of [...message.buttons].sort((x, y) => x.index - y.index)) {
+    const parameter = b.kind === 'url' ? b.text : b.payload;
+    if (isBlank(parameter)) return blank(`message.buttons.${b.index}`);
+    buttons.push({ type: b.kind === 'url' ? 'URL' : 'QUICK_REPLY', parameter });
+  }
+  return {
+    from: address(msg.sender),
+    to: address(msg.recipient),
+    messageId: msg.sendId,
+    content: {
+      templateName: message.template.name,
+      templateData: { body: { placeholders }, ...(header ? { header } : {}), ...(buttons.length > 0 ? { buttons } : {}) },
+      language: message.template.language,
+    },
+    ...envelopeExtras(extras),
+    ...(extras.urlOptions ? { urlOptions: extras.urlOptions } : {}),
+  };
+}
+
+export function textMessage(msg: OutboundMessage, extras: Extras): TextMessage | PayloadProblem {
+  const text = msg.message.text ?? '';
+  if (isBlank(text)) return blank('message.text');
+  if (text.length > TEXT_MAX) return { problem: `message.text is ${text.length} characters: Infobip takes at most ${TEXT_MAX}` };
+  return { from: address(msg.sender), to: address(msg.recipient), messageId: msg.sendId, content: { text }, ...envelopeExtras(extras) };
+}
+
+function envelopeExtras(extras: Extras): Pick<TextMessage, 'callbackData' | 'notifyUrl'> {
+  return {
+    ...(extras.callbackData !== undefined ? { callbackData: extras.callbackData } : {}),
+    ...(extras.notifyUrl !== undefined ? { notifyUrl: extras.notifyUrl } : {}),
+  };
+}
+
+/** A document header needs a file name (required by Infobip): the URL's last path segment. */
+export function filenameOf(link: string): string {
+  try {
+    const last = new URL(link).pathname.split('/').filter(Boolean).pop();
+    if (last) return decodeURIComponent(last);
+  } catch {
+    // not a URL Infobip will accept either; it says so in its answer
+  }
+  return 'document.pdf';
+}
+
+function isBlank(value: string): boolean {
+  return value.trim() === '';
+}
+
+function blank(what: string): PayloadProblem {
+  return { problem: `${what} is empty: Infobip placeholders and button parameters must be non-empty strings` };
+}

@@ -1,0 +1,80 @@
+/**
+ * `meta`: WhatsApp Cloud API. One POST per message to `/{version}/{phone-number-id}/messages`
+ * (the job's sender is the phone number id); meta.errors.ts reads the answer.
+ */
+import type { Dispatcher } from 'undici';
+import type { MetaConfig } from '../../config/runtime.schema.js';
+import { ConfigError } from '../../errors.js';
+import { HttpClient } from '../http.js';
+import type { OutboundMessage, Provider, ProviderTemplate, SendOutcome } from '../provider.js';
+import { describeGraphError, graphError, metaSendOutcome } from './meta.errors.js';
+import { metaRequestBody, MetaPayloadError } from './meta.payload.js';
+import { listMetaTemplates } from './meta.templates.js';
+import type { MetaSendRequest } from './meta.wire.js';
+
+export interface MetaProviderOptions {
+  /** The runtime config file, for messages about missing settings. */
+  configFile: string;
+  /** The job's sender, used by `checkCredentials`; absent for commands without a job. */
+  phoneNumberId?: string | undefined;
+  dispatcher?: Dispatcher | undefined;
+}
+
+export class MetaProvider implements Provider {
+  readonly name = 'meta' as const;
+  readonly defaultRatePerSecond: number;
+  private readonly http: HttpClient;
+
+  constructor(private readonly config: MetaConfig, private readonly options: MetaProviderOptions) {
+    if (!config.access_token) {
+      throw ConfigError.of(options.configFile, 'providers.meta.access_token', 'META_ACCESS_TOKEN is not set: the meta provider needs an access token',
+        'export META_ACCESS_TOKEN=… (a system user token with whatsapp_business_messaging)');
+    }
+    this.defaultRatePerSecond = config.rate_per_second;
+    this.http = new HttpClient({
+      baseUrl: config.base_url,
+      headers: { authorization: `Bearer ${config.access_token}` },
+      timeoutMs: config.timeout_ms,
+      dispatcher: options.dispatcher,
+    });
+  }
+
+  async send(msg: OutboundMessage): Promise<SendOutcome> {
+    let body: MetaSendRequest;
+    try {
+      body = metaRequestBody(msg);
+    } catch (err) {
+      if (err instanceof MetaPayloadError) return { kind: 'error', action: 'permanent', code: 'payload_limit', detail: err.message };
+      throw err;
+    }
+    return metaSendOutcome(await this.http.request('POST', `/${this.config.graph_version}/${encodeURIComponent(msg.sender)}/messages`, body));
+  }
+
+  async listTemplates(): Promise<ProviderTemplate[]> {
+    if (!this.config.waba_id) {
+      throw ConfigError.of(this.options.configFile, 'providers.meta.waba_id', 'META_WABA_ID is not set: listing templates needs the WhatsApp Business Account id',
+        'export META_WABA_ID=… (WhatsApp Manager → Account tools)');
+    }
+    return listMetaTemplates(this.http, this.config.graph_version, this.config.waba_id);
+  }
+
+  /** Reads the sending number (or else the WABA): proves the token, the version and the id. */
+  async checkCredentials(): Promise<{ ok: boolean; detail: string }> {
+    const target = this.options.phoneNumberId
+      ? { what: 'phone number', id: this.options.phoneNumberId, fields: 'id,display_phone_number' }
+      : this.config.waba_id ? { what: 'WABA', id: this.config.waba_id, fields: 'id,name' } : null;
+    if (!target) return { ok: false, detail: 'nothing to check against: set META_WABA_ID (or run the check with a job whose sender is the phone number id)' };
+    const r = await this.http.request('GET', `/${this.config.graph_version}/${encodeURIComponent(target.id)}?fields=${target.fields}`);
+    if (r.kind !== 'response') return { ok: false, detail: `${this.config.base_url}: ${r.detail}` };
+    const error = graphError(r.json);
+    if (error) return { ok: false, detail: `Meta error ${error.code}: ${describeGraphError(error, r.status)}` };
+    const node = r.json as { id?: string; display_phone_number?: string; name?: string } | undefined;
+    if (r.status !== 200 || !node?.id) return { ok: false, detail: `unexpected HTTP ${r.status} answer from ${this.config.base_url}` };
+    const label = node.display_phone_number ?? node.name;
+    return { ok: true, detail: `${target.what} ${node.id}${label ? ` (${label})` : ''} readable with this token, ${this.config.graph_version}` };
+  }
+
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+}
