@@ -70,8 +70,9 @@ it('ada: a run lands ids, retries a 500, fails a 400 with ADA\'s code, never abo
     ? { row_key: 'k2', status: 'failed', error_code: 'INVALID_RECIPIENT', provider_message_id: null, attempts: 1 }
     : { row_key: `k${i}`, status: 'accepted', error_code: null, provider_message_id: `ada-${phone(i).slice(1)}`, attempts: i === 4 ? 2 : 1 })));
   expect(bodies[0]).toMatchObject({ platform: 'WA', from: '60136959014', type: 'template', templateName: 'promo', templateLang: 'en' });
-  // ADA's default 5 messages/s. The limiter paces call starts; arrivals here also carry network
-  // jitter (the first request pays for the connection), so windows are 1 s less 50 ms of it.
+  // ADA's default 5 messages/s. The limiter holds it at the moments requests start; arrivals also
+  // carry network jitter (the first request pays for its connection), so windows here are 1 s
+  // less 50 ms of it.
   for (let i = 0, j = 0; i < arrivals.length; i++) {
     while (arrivals[i]! - arrivals[j]! >= 950) j++;
     expect(i - j + 1).toBeLessThanOrEqual(5);

@@ -72,12 +72,13 @@ describe('meta provider end to end (fake Cloud API over HTTP)', () => {
       [digits(5)]: 'transient_131000', [digits(11)]: 'transient_503', [digits(23)]: 'transient_131000',
       [digits(8)]: 'held',
     };
-    // Under the cap, not at it: the limiter counts starts, the server counts arrivals, and the first
-    // wave waits for new connections (tens of ms), which can shift up to `concurrency` requests
-    // into the next second at its edge (measured: 20/s starts arrived as 27 in one second).
+    // The limiter holds the rate at the moments requests start; the fake counts arrivals, and the
+    // first requests pay tens of ms for new connections, which moves them toward the next
+    // second's starts (at exactly 20/s: 22 arrivals in one second). Hence 10% under the cap here;
+    // at the cap a provider answers 130429 and the sender slows down (tested below).
     await startFake({ ratePerSecond: 20, fates });
     const rows = 45;
-    const summary = await run(loadedJob(rows, { rate_per_second: 15, concurrency: 4 }), metaProvider(GOOD));
+    const summary = await run(loadedJob(rows, { rate_per_second: 18, concurrency: 4 }), metaProvider(GOOD));
 
     expect(summary).toMatchObject({ status: 'succeeded', exit_code: 0 });
     expect(summary.counts).toMatchObject({ audience: rows, accepted: rows - 2, failed: 2, unknown: 0 });
