@@ -1,10 +1,11 @@
 /** `herald run <job> [--dry-run] [--limit N] [--run-key K] [--resend-unknown] [--json]` */
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import { LimiterRegistry } from '../dispatch/limiter.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
+import { preflight, templateAccount } from '../preflight/template-check.js';
 import { runJob } from '../pipeline/run-job.js';
 import { funnel, funnelTable, reasons } from '../report/funnel.js';
-import { openJobContext } from './context.js';
+import { openJobContext, type JobContext } from './context.js';
 import { progressPrinter } from './progress.js';
 
 export async function runCommand(positionals: string[], flags: Record<string, unknown>): Promise<number> {
@@ -16,6 +17,12 @@ export async function runCommand(positionals: string[], flags: Record<string, un
 
   const ctx = await openJobContext(positionals[0]!);
   const logger = createLogger();
+  try {
+    await checkTemplateFirst(ctx, logger);
+  } catch (err) {
+    await ctx.close();
+    throw err;
+  }
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) process.exit(130); // a second signal: the user insists
@@ -46,4 +53,21 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     process.off('SIGTERM', onSignal);
     await ctx.close();
   }
+}
+
+/**
+ * The job's mapping against the approved template, before any send: a mismatch is exit 2. When
+ * the listing itself fails the run goes on (the provider's own answers still stop a run whose
+ * template is wrong, after a few identical errors), with a warning.
+ */
+async function checkTemplateFirst(ctx: JobContext, logger: Logger): Promise<void> {
+  const { job, file } = ctx.loaded;
+  let problems;
+  try {
+    problems = await preflight(job, file, ctx.provider, templateAccount(job.message.provider, ctx.config.config, job.message.sender));
+  } catch (err) {
+    logger.warn({ err: errorMessage(err) }, 'could not list the provider\'s templates; sending without the pre-flight check');
+    return;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
 }

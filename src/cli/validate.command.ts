@@ -3,6 +3,7 @@
  * the provider's configuration. Lists every problem of every file, then exits 2 if there was one.
  */
 import { loadConfig, loadJob, warehouseUrl } from '../config/load.js';
+import { preflight, templateAccount } from '../preflight/template-check.js';
 import { createProvider } from '../providers/registry.js';
 import { ConfigError, HeraldError, type Problem } from '../errors.js';
 import { bindSegmentSql, missingColumns, missingColumnsError, sqlError } from '../pipeline/segment.js';
@@ -30,8 +31,16 @@ async function validateOne(file: string, warehouses: Map<string, Warehouse>): Pr
   try {
     const config = loadConfig();
     const loaded = loadJob(file);
-    // Building the provider checks its settings and the job's fit to it, without a request.
-    await createProvider(loaded.job.message.provider, config, { events: async () => undefined, message: loaded.job.message }, file).close();
+    // Building the provider checks its settings and the job's fit to it; then the job's mapping
+    // is checked against the approved template where the provider can list them.
+    const { provider: name, sender } = loaded.job.message;
+    const provider = createProvider(name, config, { events: async () => undefined, message: loaded.job.message }, file);
+    let templateProblems: Problem[];
+    try {
+      templateProblems = await preflight(loaded.job, file, provider, templateAccount(name, config.config, sender));
+    } finally {
+      await provider.close();
+    }
     const url = warehouseUrl(config, loaded.job.source.warehouse, file);
     let wh = warehouses.get(url);
     if (!wh) warehouses.set(url, (wh = await openWarehouse(url)));
@@ -43,8 +52,7 @@ async function validateOne(file: string, warehouses: Map<string, Warehouse>): Pr
       throw sqlError(loaded, err);
     }
     const missing = missingColumns(loaded, columns);
-    if (missing.length > 0) throw missingColumnsError(loaded, missing, columns);
-    return [];
+    return [...(missing.length > 0 ? missingColumnsError(loaded, missing, columns).problems : []), ...templateProblems];
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
     if (err instanceof HeraldError) return [{ file, path: '', message: err.message }];
