@@ -42,17 +42,27 @@ export type ButtonParam =
   | { index: number; kind: 'url'; text: string }
   | { index: number; kind: 'quick_reply'; payload: string };
 
-/** Everything a provider needs to send one message to one recipient. */
-export interface RenderedMessage {
-  /**
-   * Free-form text instead of the template: allowed only inside the 24 h window after the
-   * recipient's last message (render checks the window; adapters send a text message).
-   */
-  text?: string;
+/** Everything a provider needs to send one message to one recipient: a template, or free text. */
+export type RenderedMessage = TemplateMessage | TextMessage;
+
+export interface TemplateMessage {
+  text?: undefined;
   template: { name: string; language: string };
   header?: HeaderParam;
   body: TemplateParam[];
   buttons: ButtonParam[];
+}
+
+/**
+ * Free-form text: allowed only inside the 24 h window after the recipient's last message (render
+ * checks the window; adapters send a text message).
+ */
+export interface TextMessage {
+  text: string;
+  template?: undefined;
+  header?: undefined;
+  body: [];
+  buttons: [];
 }
 
 /** One audience row on its way through the stages. Stages fill fields; a verdict ends the way. */

@@ -10,6 +10,7 @@ import { silentLogger } from '../src/log.js';
 import { runJob, type RunOptions } from '../src/pipeline/run-job.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+import { EVENTS } from '../src/warehouse/tables.js';
 
 /** Generated US numbers in the fictional 201-555-01xx range: valid, FIXED_LINE_OR_MOBILE. */
 const phone = (i: number) => `+1201555${String(100 + i).padStart(4, '0')}`;
@@ -227,5 +228,40 @@ describe('dispatch', () => {
     await expect(run(loadedJob(2), new ScriptedProvider(accepted))).rejects.toThrow(/already running/);
     release();
     expect((await first).status).toBe('succeeded');
+  });
+});
+
+describe('free-form text', () => {
+  let wh: DuckDbWarehouse;
+  beforeEach(async () => {
+    wh = await DuckDbWarehouse.open(':memory:');
+  });
+  afterEach(() => wh.close());
+
+  it('goes only to recipients who wrote in the last 24 h; the rest are rejected outside_window', async () => {
+    const now = Date.now();
+    const inbound = (i: number, hoursAgo: number) => ({
+      event_id: `in${i}`, provider: 'meta', event_type: 'inbound', provider_message_id: `wamid.in${i}`, recipient: phone(i),
+      occurred_at: new Date(now - hoursAgo * 3_600_000), received_at: new Date(), error_code: null, error_detail: null, pricing_category: null, payload: {},
+    });
+    await wh.insert(EVENTS, [inbound(0, 1), inbound(1, 23.5), inbound(2, 25)]);
+    const base = loadedJob(4);
+    const job = JobSchema.parse({ ...base.job, message: { provider: 'sandbox', sender: '15550001234', text: { value: 'Your parcel left the warehouse.\nTrack it in the app.' } } });
+    const provider = new ScriptedProvider(accepted);
+    const summary = await runJob({ loaded: { ...base, job }, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger });
+    expect(provider.calls.map((c) => [c.recipient, c.message])).toEqual([0, 1].map((i) => [phone(i), { text: 'Your parcel left the warehouse.\nTrack it in the app.', body: [], buttons: [] }]));
+    const rows = await wh.query<{ row_key: string; status: string; reason: string | null; template: string | null }>(
+      'SELECT row_key, status, reason, template FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [summary.run_id]);
+    expect(rows).toEqual([
+      { row_key: 'k0', status: 'accepted', reason: null, template: null },
+      { row_key: 'k1', status: 'accepted', reason: null, template: null },
+      { row_key: 'k2', status: 'rejected', reason: 'outside_window', template: null },
+      { row_key: 'k3', status: 'rejected', reason: 'outside_window', template: null },
+    ]);
+  });
+
+  it('a job is either a template or text', () => {
+    const base = loadedJob(1).job;
+    expect(() => JobSchema.parse({ ...base, message: { ...base.message, text: { value: 'hi' } } })).toThrow(/exactly one of .*template.* or .*text/);
   });
 });

@@ -76,7 +76,8 @@ export const JobSchema = z.strictObject({
     provider: z.enum(['meta', 'infobip', 'ada', 'sandbox']),
     // YAML reads an unquoted number id as a number; it is an id all the same.
     sender: z.union([z.string(), z.number().int().transform(String)]).pipe(z.string().min(1, 'the sending number or id, e.g. ${META_PHONE_NUMBER_ID}')),
-    template: z.strictObject({ name: identifier, language: z.string().regex(/^[a-z]{2,3}(_[A-Za-z]{2,4})?$/, 'a language code such as ja or en_US') }),
+    template: z.strictObject({ name: identifier, language: z.string().regex(/^[a-z]{2,3}(_[A-Za-z]{2,4})?$/, 'a language code such as ja or en_US') }).optional(),
+    text: sourceSchema.optional().describe('free-form text instead of a template: sent only within 24 h of the recipient\'s last message'),
     body: z.array(BodyParamSchema).default([]),
     header: HeaderSchema.optional(),
     buttons: z.array(ButtonSchema).default([]),
@@ -90,6 +91,10 @@ export const JobSchema = z.strictObject({
       }).optional().describe('Infobip urlOptions: shortening and click tracking of URLs in the message'),
       callback_data: z.string().max(4000).optional().describe('echoed in Infobip reports (herald adds the send id)'),
     }).optional().describe('options only the infobip provider reads'),
+  }).refine((m) => (m.template === undefined) !== (m.text === undefined), {
+    message: 'give exactly one of "template" or "text"',
+  }).refine((m) => m.text === undefined || (m.body.length === 0 && m.header === undefined && m.buttons.length === 0), {
+    message: 'a text message has no body parameters, header or buttons (those belong to templates)',
   }).refine((m) => new Set(m.body.map((p) => p.name !== undefined)).size <= 1, {
     message: 'body parameters are either all named or all positional', path: ['body'],
   }).refine((m) => new Set(m.buttons.map((b) => b.index)).size === m.buttons.length, {

@@ -6,7 +6,7 @@
 import type { BodyParam, ButtonSpec, HeaderSpec, Job } from '../config/job.schema.js';
 import type { ButtonParam, Draft, HeaderParam, RenderedMessage, TemplateParam, Verdict } from '../types.js';
 
-export const LIMITS = { headerText: 60, bodyParam: 1024 } as const;
+export const LIMITS = { headerText: 60, bodyParam: 1024, freeText: 4096 } as const;
 
 /** Thrown inside rendering of one row; becomes that row's verdict, never escapes the stage. */
 class RowProblem extends Error {
@@ -15,7 +15,12 @@ class RowProblem extends Error {
   }
 }
 
-export async function* render(job: Job, drafts: AsyncIterable<Draft[]>): AsyncGenerator<Draft[]> {
+/** When each recipient last wrote to us (`herald.events` inbound), for free-form text's 24 h window. */
+export type LastInbound = (recipients: string[]) => Promise<Map<string, Date>>;
+
+const SERVICE_WINDOW_MS = 24 * 3_600_000;
+
+export async function* render(job: Job, drafts: AsyncIterable<Draft[]>, options: { lastInbound?: LastInbound; now?: () => Date } = {}): AsyncGenerator<Draft[]> {
   const renderRow = rowRenderer(job);
   for await (const batch of drafts) {
     for (const d of batch) {
@@ -26,14 +31,28 @@ export async function* render(job: Job, drafts: AsyncIterable<Draft[]>): AsyncGe
       }
       d.row = null;
     }
+    if (job.message.text) await checkServiceWindow(batch, options.lastInbound, (options.now ?? (() => new Date()))());
     yield batch;
+  }
+}
+
+/** Free-form text only reaches recipients who wrote to us in the last 24 h (else Meta 131047). */
+async function checkServiceWindow(batch: Draft[], lastInbound: LastInbound | undefined, now: Date): Promise<void> {
+  const open = batch.filter((d) => !d.verdict && d.recipient);
+  const last = lastInbound ? await lastInbound(open.map((d) => d.recipient!)) : new Map<string, Date>();
+  for (const d of open) {
+    const at = last.get(d.recipient!);
+    if (!at || now.getTime() - at.getTime() >= SERVICE_WINDOW_MS) {
+      d.verdict = { status: 'rejected', reason: 'outside_window', detail: at ? `last message from the recipient at ${at.toISOString()}, over 24 h ago` : 'the recipient has never written; free-form text needs a message from them in the last 24 h' };
+    }
   }
 }
 
 export type RenderResult = { message: RenderedMessage; variables: Record<string, string> } | { verdict: Verdict };
 
 export function rowRenderer(job: Job): (row: Record<string, unknown>) => RenderResult {
-  const { template, body, header, buttons } = job.message;
+  const { template, body, header, buttons, text } = job.message;
+  if (!template) return textRenderer(text!);
   const locale = template.language.replace('_', '-');
   const formats = formatters(locale, job.timezone);
   return (row) => {
@@ -57,6 +76,23 @@ export function rowRenderer(job: Job): (row: Record<string, unknown>) => RenderR
         variables.header = message.header.kind === 'text' ? message.header.text : message.header.link;
       }
       return { message, variables };
+    } catch (err) {
+      if (err instanceof RowProblem) return { verdict: err.verdict };
+      throw err;
+    }
+  };
+}
+
+/** Free-form text: any characters, new lines included, up to WhatsApp's 4,096. */
+function textRenderer(source: { column?: string | undefined; value?: string | number | undefined }): (row: Record<string, unknown>) => RenderResult {
+  return (row) => {
+    try {
+      const text = textValue(source, row, 'message.text');
+      const length = text.length > LIMITS.freeText ? codePoints(text) : text.length;
+      if (length > LIMITS.freeText) {
+        return { verdict: { status: 'rejected', reason: 'variable_too_long', detail: `${describe('message.text', source)} is ${length} characters; the limit is ${LIMITS.freeText}` } };
+      }
+      return { message: { text, body: [], buttons: [] }, variables: { text } };
     } catch (err) {
       if (err instanceof RowProblem) return { verdict: err.verdict };
       throw err;

@@ -9,6 +9,7 @@ import type { LimiterRegistry } from '../dispatch/limiter.js';
 import type { Logger } from '../log.js';
 import type { Provider } from '../providers/provider.js';
 import { abortStaleRuns, countSends, findRunByKey, finishRun, insertRun, type StoredRun } from '../store/runs.store.js';
+import { findLastInbound } from '../store/inbound.store.js';
 import { SendsWriter } from '../store/sends.writer.js';
 import type { RunCounts, RunRecord } from '../types.js';
 import { RUNS } from '../warehouse/tables.js';
@@ -88,7 +89,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     try {
       const rows = segmentRows(segment, o.limit);
       const drafts = normalize(job, o.wh, rows);
-      const rendered = render(job, drafts);
+      const rendered = render(job, drafts, { lastInbound: (recipients) => findLastInbound(o.wh, recipients) });
       const settled = dispatch(rendered, {
         job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, wh: o.wh, writer,
         provider: o.provider, limiter: o.limiters.get(job.message.provider, job.message.sender, job.delivery.rate_per_second ?? o.provider.defaultRatePerSecond),

@@ -61,6 +61,7 @@ export function referencedColumns(loaded: LoadedJob): { path: string; column: st
     { path: 'audience.consent', column: audience.consent },
   ];
   message.body.forEach((p, i) => p.column && refs.push({ path: `message.body.${i}.column`, column: p.column }));
+  if (message.text?.column) refs.push({ path: 'message.text.column', column: message.text.column });
   if (message.header) {
     for (const [kind, source] of Object.entries(message.header)) {
       if (source.column) refs.push({ path: `message.header.${kind}.column`, column: source.column });

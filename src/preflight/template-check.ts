@@ -11,6 +11,7 @@ import { approvedTemplates } from './template-cache.js';
 
 export function checkTemplate(job: Job, jobFile: string, templates: readonly ProviderTemplate[]): Problem[] {
   const { template, body, header, buttons } = job.message;
+  if (!template) return []; // free-form text has no template to check
   const problem = (path: string, message: string, hint?: string): Problem => ({ file: jobFile, path, message, ...(hint ? { hint } : {}) });
   const sameName = templates.filter((t) => t.name === template.name);
   if (sameName.length === 0) {

@@ -148,7 +148,7 @@ describe('meta request body', () => {
   });
 
   it('free-form text, without a link preview', () => {
-    const message: RenderedMessage = { text: 'Thanks, your order ships today.', template: { name: 'x', language: 'en' }, body: [], buttons: [] };
+    const message: RenderedMessage = { text: 'Thanks, your order ships today.', body: [], buttons: [] };
     expect(metaRequestBody({ sendId: SEND_ID, recipient: '+12015550100', sender: 's', message, attempt: 2 })).toEqual({
       ...envelope, type: 'text', text: { body: 'Thanks, your order ships today.', preview_url: false },
     });
@@ -157,8 +157,8 @@ describe('meta request body', () => {
   it("refuses what Meta would refuse, naming the part and the limit", () => {
     const base = { template: { name: 'x', language: 'en' }, body: [], buttons: [] };
     const build = (message: RenderedMessage) => () => metaRequestBody({ sendId: SEND_ID, recipient: '+1', sender: 's', message, attempt: 1 });
-    expect(build({ ...base, text: 'é'.repeat(4097) })).toThrow(new MetaPayloadError("free text is 4097 characters; Meta's limit is 4096"));
-    expect(build({ ...base, text: '😀'.repeat(4096) })).not.toThrow(); // counted in characters, not UTF-16 units
+    expect(build({ text: 'é'.repeat(4097), body: [], buttons: [] })).toThrow(new MetaPayloadError("free text is 4097 characters; Meta's limit is 4096"));
+    expect(build({ text: '😀'.repeat(4096), body: [], buttons: [] })).not.toThrow(); // counted in characters, not UTF-16 units
     expect(build({ ...base, header: { kind: 'text', text: 'x'.repeat(61) } })).toThrow("header text is 61 characters; Meta's limit is 60");
     expect(build({ ...base, body: [{ kind: 'text', name: 'note', text: 'x'.repeat(1025) }] })).toThrow("body parameter note is 1025 characters; Meta's limit is 1024");
   });

@@ -11,6 +11,7 @@ import { ConfigError } from '../../src/errors.js';
 import { MetaApiError } from '../../src/providers/meta/meta.errors.js';
 import { MetaProvider } from '../../src/providers/meta/meta.provider.js';
 import type { OutboundMessage } from '../../src/providers/provider.js';
+import type { TemplateMessage } from '../../src/types.js';
 import { createProvider } from '../../src/providers/registry.js';
 import { EXPIRED_TOKEN_BODY, RATE_LIMIT_BODY, UNDELIVERABLE_BODY } from '../support/fake-meta.js';
 
@@ -18,12 +19,14 @@ const ORIGIN = 'https://graph.facebook.com';
 const PHONE_ID = '106540352242922';
 const SEND_PATH = `/v24.0/${PHONE_ID}/messages`;
 
-const outbound = (message: Partial<OutboundMessage['message']> = {}): OutboundMessage => ({
+const outbound = (message: Partial<TemplateMessage> | { text: string } = {}): OutboundMessage => ({
   sendId: 'send-1',
   recipient: '+12015550100',
   sender: PHONE_ID,
   attempt: 1,
-  message: { template: { name: 'welcome_back', language: 'ja' }, body: [{ kind: 'text', text: 'Aiko' }], buttons: [], ...message },
+  message: 'text' in message && message.text !== undefined
+    ? { text: message.text, body: [], buttons: [] }
+    : { template: { name: 'welcome_back', language: 'ja' }, body: [{ kind: 'text', text: 'Aiko' }], buttons: [], ...(message as Partial<TemplateMessage>) },
 });
 
 const success = (status = 'accepted') => ({

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { OutboundMessage } from '../../src/providers/provider.js';
-import type { RenderedMessage } from '../../src/types.js';
+import type { TemplateMessage } from '../../src/types.js';
 
 export type Fault = 'http500' | 'http503_html' | 'http429' | 'http400' | 'html200' | 'empty200' | 'truncated' | 'slow' | 'reset';
 
@@ -164,7 +164,7 @@ function parse(text: string): unknown {
 }
 
 /** An outbound template message with one body parameter; override any part. */
-export function outbound(over: Partial<Omit<OutboundMessage, 'message'>> & { message?: Partial<RenderedMessage> } = {}): OutboundMessage {
+export function outbound(over: Partial<Omit<OutboundMessage, 'message'>> & { message?: Partial<TemplateMessage> | { text: string } } = {}): OutboundMessage {
   const { message, ...rest } = over;
   return {
     sendId: 'send-0001',
@@ -172,6 +172,9 @@ export function outbound(over: Partial<Omit<OutboundMessage, 'message'>> & { mes
     sender: '441134960000',
     attempt: 1,
     ...rest,
-    message: { template: { name: 'welcome_back', language: 'en_US' }, body: [{ kind: 'text', text: 'Aiko' }], buttons: [], ...message },
+    // A `text` override makes it a free-form text message (no template).
+    message: message?.text !== undefined
+      ? { text: message.text, body: [], buttons: [] }
+      : { template: { name: 'welcome_back', language: 'en_US' }, body: [{ kind: 'text', text: 'Aiko' }], buttons: [], ...(message as Partial<TemplateMessage> | undefined) },
   };
 }

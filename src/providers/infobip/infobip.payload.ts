@@ -48,6 +48,7 @@ export function address(number: string): string {
 
 export function templateMessage(msg: OutboundMessage, extras: Extras): TemplateMessage | PayloadProblem {
   const { message } = msg;
+  if (!message.template) return { problem: 'a free-form text message has no template' };
   const placeholders: string[] = [];
   // Infobip placeholders are positional: named parameters go in the job's order.
   for (const [i, p] of message.body.entries()) {
