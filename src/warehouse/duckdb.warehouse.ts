@@ -12,7 +12,7 @@ import { migrationStatements, stripTrailingSemicolon } from './migrate.js';
 import type { ColumnSpec, TableSpec } from './tables.js';
 import type { Row, RowStream, SqlValue, Warehouse } from './warehouse.js';
 
-const DEFAULT_MEMORY_LIMIT = '256MB';
+const DEFAULT_MEMORY_LIMIT = '128MB';
 
 export class DuckDbWarehouse implements Warehouse {
   readonly kind = 'duckdb' as const;
@@ -28,7 +28,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   /**
    * `path` is a file name or `:memory:`; `settings` are DuckDB's (memory_limit, threads, …).
-   * memory_limit defaults to 256MB, not DuckDB's 80% of RAM: herald shares its process with a
+   * memory_limit defaults to 128MB, not DuckDB's 80% of RAM: herald shares its process with a
    * pipeline that must stay small, and DuckDB spills to disk past the limit.
    */
   static async open(path: string, settings: Record<string, string> = {}): Promise<DuckDbWarehouse> {
