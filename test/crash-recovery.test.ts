@@ -4,56 +4,37 @@
  * terminal state, and at most `concurrency` sends left unknown by each crash.
  * Runs the built CLI (`bin/herald.js`) in a child process, as a scheduler would.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
 import { openWarehouse } from '../src/warehouse/open.js';
 import { freshPgUrl } from './helpers/pg.js';
+import { acceptances, startCli, waitFor, type CliProcess } from './support/cli-process.js';
 import { jobFixture, type JobFixture } from './support/job-fixture.js';
 
 const ROWS = 900;
 const CONCURRENCY = 16;
-const BIN = join(import.meta.dirname, '..', 'bin', 'herald.js');
-
-function acceptances(fx: JobFixture): { send_id: string; recipient: string; wamid: string }[] {
-  if (!existsSync(fx.ledger)) return [];
-  return readFileSync(fx.ledger, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { send_id: string; recipient: string; wamid: string });
-}
-
-function startRun(fx: JobFixture) {
-  const child = spawn(process.execPath, [BIN, 'run', fx.jobFile], {
-    env: { ...process.env, HERALD_CONFIG: fx.configFile, HERALD_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => output };
+function startRun(fx: JobFixture): CliProcess {
+  return startCli(['run', fx.jobFile], { HERALD_CONFIG: fx.configFile });
 }
 
 async function killAfterAcceptances(fx: JobFixture, count: number): Promise<void> {
   const run = startRun(fx);
-  const deadline = Date.now() + 60_000;
-  while (acceptances(fx).length < count) {
-    if (Date.now() > deadline) throw new Error(`run never reached ${count} acceptances:\n${run.output()}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor(() => acceptances(fx.ledger).length >= count, `${count} acceptances`, run.output);
   run.child.kill('SIGKILL');
   await run.exited;
 }
 
 async function crashAndRecover(fx: JobFixture, url: string) {
   await killAfterAcceptances(fx, 80);
-  await killAfterAcceptances(fx, acceptances(fx).length + 250);
+  await killAfterAcceptances(fx, acceptances(fx.ledger).length + 250);
   const last = startRun(fx);
   expect(await last.exited, last.output()).toBe(0);
 
   // The provider's own record: nobody was accepted twice.
-  const accepted = acceptances(fx);
+  const accepted = acceptances(fx.ledger);
   expect(accepted.length).toBeGreaterThan(300);
   expect(new Set(accepted.map((a) => a.recipient)).size).toBe(accepted.length);
 

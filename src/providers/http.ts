@@ -37,6 +37,7 @@ export class HttpClient {
   private readonly ownsDispatcher: boolean;
   private readonly origin: string;
   private readonly basePath: string;
+  private closed = false;
 
   constructor(private readonly options: HttpOptions) {
     const url = new URL(options.baseUrl);
@@ -78,8 +79,12 @@ export class HttpClient {
     return { kind: 'response', status: response.statusCode, headers: response.headers, text, json: parseJson(text) };
   }
 
+  /** Idempotent: a provider may be closed early (to let its last events land) and again at exit. */
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    if (this.ownsDispatcher && !this.closed) {
+      this.closed = true;
+      await this.dispatcher.close();
+    }
   }
 }
 
