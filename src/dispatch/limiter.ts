@@ -12,6 +12,7 @@
  * configured rate, never above it. p-queue 9's strict mode holds a fixed rate just as exactly
  * (bench/pacing.ts measures both) but cannot change its rate at runtime; Bottleneck overshoots.
  */
+import { watchQueue } from '../observability/metrics.js';
 
 export interface RateLimiter {
   /** The configured rate: never exceeded. */
@@ -140,8 +141,9 @@ export class LimiterRegistry {
     const key = `${provider}\u0000${sender}`;
     let limiter = this.limiters.get(key);
     if (!limiter || limiter.ratePerSecond !== ratePerSecond) {
-      limiter = createRateLimiter(ratePerSecond);
-      this.limiters.set(key, limiter);
+      const created = createRateLimiter(ratePerSecond);
+      this.limiters.set(key, (limiter = created));
+      watchQueue(provider, sender, () => created.queued);
     }
     return limiter;
   }

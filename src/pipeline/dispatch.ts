@@ -14,6 +14,7 @@ import { loadPriorSends } from '../store/prior-sends.js';
 import { findSendsInRun, type PriorSend } from '../store/sends.store.js';
 import type { SendsWriter } from '../store/sends.writer.js';
 import type { Draft, RenderedMessage, SendRecord, Verdict } from '../types.js';
+import { recordProviderRequest, recordSend } from '../observability/metrics.js';
 import { Channel } from '../util/channel.js';
 import { Semaphore } from '../util/semaphore.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -72,6 +73,7 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
   const settle = async (s: Sendable, verdict: Verdict, extra: Partial<SendRecord> = {}) => {
     Object.assign(s.record, { status: verdict.status, reason: verdict.reason, error_code: verdict.errorCode ?? null, error_detail: verdict.detail ?? null }, extra);
     await o.writer.settle([s.record]);
+    recordSend(s.record.provider, s.record.status);
     out.push([s.record]);
   };
 
@@ -163,6 +165,7 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
       const { settled, sendable } = await classify(batch);
       if (settled.length > 0) {
         await o.writer.insert(settled);
+        for (const r of settled) recordSend(r.provider, r.status);
         out.push(settled);
       }
       for (const s of sendable) {
@@ -189,11 +192,15 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
 
 /** Adapters turn every failure into an outcome; a throw is a bug, and the request may have gone out. */
 async function callProvider(provider: Provider, msg: OutboundMessage): Promise<SendOutcome> {
+  const started = performance.now();
+  let outcome: SendOutcome;
   try {
-    return await provider.send(msg);
+    outcome = await provider.send(msg);
   } catch (err) {
-    return { kind: 'unknown', detail: `provider adapter error: ${errorMessage(err)}` };
+    outcome = { kind: 'unknown', detail: `provider adapter error: ${errorMessage(err)}` };
   }
+  recordProviderRequest(provider.name, outcome.kind === 'error' ? outcome.action : outcome.kind, (performance.now() - started) / 1000);
+  return outcome;
 }
 
 function baseRecord(o: DispatchOptions, d: Draft, created: Date): SendRecord {

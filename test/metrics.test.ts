@@ -1,0 +1,41 @@
+/** The Prometheus text a scrape returns, after a real run through the sandbox. */
+import { describe, expect, it } from 'vitest';
+import { JobSchema } from '../src/config/job.schema.js';
+import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { silentLogger } from '../src/log.js';
+import { metricsText, recordEventsLanded } from '../src/observability/metrics.js';
+import { runJob } from '../src/pipeline/run-job.js';
+import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
+import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+
+const phone = (i: number) => `+1201555${String(100 + i).padStart(4, '0')}`;
+
+describe('metrics', () => {
+  it('counts sends by status, times provider requests, shows queue depth and landed events', async () => {
+    const wh = await DuckDbWarehouse.open(':memory:');
+    const values = [0, 1, 2].map((i) => `('k${i}', '${phone(i)}', 'N${i}', 'yes')`).join(', ') + ", ('k3', 'garbage', 'N3', 'yes')";
+    const job = JobSchema.parse({
+      name: 'metrics_job', source: { query: `SELECT * FROM (VALUES ${values}) t(k, p, n, ok)` },
+      audience: { key: 'k', phone: 'p', default_region: 'US', consent: 'ok' },
+      message: { provider: 'sandbox', sender: 'metrics-sender', template: { name: 't', language: 'en' }, body: [{ column: 'n' }] },
+    });
+    const provider: Provider = {
+      name: 'sandbox', defaultRatePerSecond: 100,
+      send: async (m: OutboundMessage): Promise<SendOutcome> => ({ kind: 'accepted', providerMessageId: `w.${m.sendId}` }),
+      close: async () => undefined,
+    };
+    await runJob({ loaded: { job, file: 'j.yaml', sql: job.source.query!, sqlOrigin: 'j.yaml' }, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger });
+    await wh.close();
+    recordEventsLanded([{ provider: 'meta', event_type: 'delivered', occurred_at: new Date(Date.now() - 2000), received_at: new Date() }]);
+
+    const { contentType, body } = await metricsText();
+    expect(contentType).toMatch(/^text\/plain/);
+    expect(body).toContain('herald_sends_total{provider="sandbox",status="accepted"} 3');
+    expect(body).toContain('herald_sends_total{provider="sandbox",status="rejected"} 1');
+    expect(body).toMatch(/herald_provider_request_seconds_count\{provider="sandbox",outcome="accepted"\} 3/);
+    expect(body).toContain('herald_limiter_queue_depth{provider="sandbox",sender="metrics-sender"} 0');
+    expect(body).toContain('herald_webhook_events_total{provider="meta",type="delivered"} 1');
+    expect(body).toMatch(/herald_event_landing_lag_seconds_bucket\{le="5",provider="meta"\} 1/);
+    expect(body).toContain('herald_process_resident_memory_bytes');
+  });
+});
