@@ -1,23 +1,43 @@
 /**
- * A progress line while a run goes: overwritten in place on a terminal, one line every few
- * seconds otherwise (CI and container logs).
+ * Progress while a run goes. On a terminal: one line redrawn in place with rows done of the total,
+ * accepted, failed, skipped, the send rate and an ETA. Otherwise (CI, containers, schedulers): a
+ * JSON progress line every 5 seconds on stderr, beside the logs.
  */
 import type { Tally } from '../pipeline/land.js';
 
-export function progressPrinter(job: string, stream: NodeJS.WriteStream = process.stderr): { update(t: Tally): void; stop(): void } {
+export interface Progress {
+  update(t: Tally): void;
+  stop(): void;
+}
+
+export function progressPrinter(job: string, stream: NodeJS.WriteStream = process.stderr, limit?: number): Progress {
   const started = Date.now();
   let latest: Tally = { rows: 0, byStatus: {} };
   const tty = stream.isTTY === true;
   let stopped = false;
-  const line = () => {
+
+  const snapshot = () => {
     const seconds = (Date.now() - started) / 1000;
     const s = latest.byStatus;
     const sent = (s.accepted ?? 0) + (s.failed ?? 0) + (s.unknown ?? 0);
-    const rate = seconds > 0 ? Math.round(sent / seconds) : 0;
-    return `${job}: ${latest.rows.toLocaleString('en')} rows · ${(s.accepted ?? 0).toLocaleString('en')} accepted · ${s.failed ?? 0} failed · ` +
-      `${(s.rejected ?? 0) + (s.suppressed ?? 0) + (s.duplicate ?? 0)} skipped · ${rate}/s · ${Math.round(seconds)}s`;
+    const total = limit !== undefined && latest.total !== undefined ? Math.min(limit, latest.total) : (limit ?? latest.total);
+    const rowsPerSecond = seconds > 0 ? latest.rows / seconds : 0;
+    const eta = total !== undefined && rowsPerSecond > 0 ? Math.max(0, (total - latest.rows) / rowsPerSecond) : undefined;
+    return {
+      job, rows: latest.rows, total, accepted: s.accepted ?? 0, failed: s.failed ?? 0, unknown: s.unknown ?? 0,
+      skipped: (s.rejected ?? 0) + (s.suppressed ?? 0) + (s.duplicate ?? 0) + (s.deferred ?? 0) + (s.planned ?? 0),
+      send_rate: seconds > 0 ? Math.round(sent / seconds) : 0, elapsed_s: Math.round(seconds), eta_s: eta === undefined ? undefined : Math.round(eta),
+    };
   };
-  const timer = setInterval(() => stream.write(tty ? `\r${line()}\u001b[K` : `${line()}\n`), tty ? 250 : 5000);
+
+  const line = () => {
+    const p = snapshot();
+    const done = p.total ? `${p.rows.toLocaleString('en')}/${p.total.toLocaleString('en')} rows (${Math.floor((100 * p.rows) / Math.max(1, p.total))}%)` : `${p.rows.toLocaleString('en')} rows`;
+    return `${job}: ${done} · ${p.accepted.toLocaleString('en')} accepted · ${p.failed} failed · ${p.skipped.toLocaleString('en')} skipped · ` +
+      `${p.send_rate}/s · ${duration(p.elapsed_s)}${p.eta_s !== undefined ? ` · ETA ${duration(p.eta_s)}` : ''}`;
+  };
+  const print = () => stream.write(tty ? `\r${line()}\u001b[K` : `${JSON.stringify({ progress: snapshot() })}\n`);
+  const timer = setInterval(print, tty ? 250 : 5000);
   timer.unref();
   return {
     update: (t) => (latest = t),
@@ -26,7 +46,14 @@ export function progressPrinter(job: string, stream: NodeJS.WriteStream = proces
       stopped = true;
       clearInterval(timer);
       if (latest.rows === 0) return;
-      stream.write(tty ? `\r${line()}\u001b[K\n` : `${line()}\n`);
+      if (tty) stream.write(`\r${line()}\u001b[K\n`);
+      else print();
     },
   };
+}
+
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  const m = Math.floor(seconds / 60);
+  return m < 60 ? `${m}m${String(seconds % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }

@@ -31,7 +31,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = progressPrinter(ctx.loaded.job.name);
+  const progress = progressPrinter(ctx.loaded.job.name, process.stderr, limit);
   try {
     const summary = await runJob({
       loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, limiters: new LimiterRegistry(), logger,

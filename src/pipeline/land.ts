@@ -8,6 +8,8 @@ import type { SendRecord, SendStatus } from '../types.js';
 export interface Tally {
   rows: number;
   byStatus: Partial<Record<SendStatus, number>>;
+  /** The segment's row count, once a separate count query has answered (for progress and ETA). */
+  total?: number;
 }
 
 export async function land(records: AsyncIterable<SendRecord[]>, onProgress?: (tally: Tally) => void): Promise<Tally> {

@@ -19,7 +19,7 @@ import { newRunId } from './identity.js';
 import { land, type Tally } from './land.js';
 import { normalize } from './normalize.js';
 import { render } from './render.js';
-import { openSegment, segmentRows, type SegmentParams } from './segment.js';
+import { countSegment, openSegment, segmentRows, type SegmentParams } from './segment.js';
 
 export interface RunOptions {
   loaded: LoadedJob;
@@ -95,7 +95,11 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
         provider: o.provider, limiter: o.limiters.get(job.message.provider, job.message.sender, job.delivery.rate_per_second ?? o.provider.defaultRatePerSecond),
         ...(o.stop ? { stop: o.stop } : {}),
       });
-      await land(settled, o.onProgress);
+      // The total comes from a count on its own connection: progress shows it when known, and
+      // the first send never waits for it.
+      let total: number | undefined;
+      if (o.onProgress) void countSegment(o.wh, o.loaded, o.params).then((n) => (total = n), () => undefined);
+      await land(settled, o.onProgress && ((t) => o.onProgress!(total === undefined ? t : { ...t, total })));
       if (o.stop?.aborted) [status, error] = ['aborted', 'stopped by a signal before the segment was finished; run again with the same run key to continue'];
     } catch (err) {
       [status, error] = err instanceof RunAbortedError ? ['aborted', err.message] : ['failed', errorMessage(err)];

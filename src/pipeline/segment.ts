@@ -4,6 +4,7 @@
  */
 import { ConfigError, errorMessage } from '../errors.js';
 import type { LoadedJob } from '../config/load.js';
+import { stripTrailingSemicolon } from '../warehouse/migrate.js';
 import { bindNamedParams, MissingParameterError } from '../warehouse/named-params.js';
 import type { Row, RowStream, SqlValue, Warehouse } from '../warehouse/warehouse.js';
 
@@ -24,6 +25,18 @@ export async function openSegment(wh: Warehouse, loaded: LoadedJob, overrides: S
     throw missingColumnsError(loaded, missing, stream.columns);
   }
   return stream;
+}
+
+/** How many rows the segment has, read on a connection of its own. */
+export async function countSegment(wh: Warehouse, loaded: LoadedJob, overrides: SegmentParams = {}): Promise<number> {
+  const { sql, params } = bindSegmentSql(loaded, overrides);
+  const stream = await wh.stream(`SELECT count(*) AS n FROM (\n${stripTrailingSemicolon(sql)}\n) AS herald_count`, params);
+  try {
+    for await (const rows of stream.chunks) return Number(rows[0]?.n ?? 0);
+    return 0;
+  } finally {
+    await stream.close();
+  }
 }
 
 /** Yields at most `limit` rows, in the chunks the warehouse delivers. */
