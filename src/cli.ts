@@ -4,10 +4,12 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkCommand } from './cli/check.command.js';
+import { importCommand } from './cli/import.command.js';
 import { infobipCommand } from './cli/infobip.command.js';
 import { templatesCommand } from './cli/templates.command.js';
 import { reportCommand } from './cli/report.command.js';
 import { runCommand } from './cli/run.command.js';
+import { serveCommand } from './cli/serve.command.js';
 import { validateCommand } from './cli/validate.command.js';
 import { ConfigError, HeraldError, errorMessage } from './errors.js';
 
@@ -16,9 +18,11 @@ const USAGE = `usage: herald <command> [options]
   run <job.yaml> [--dry-run] [--limit N] [--run-key K] [--resend-unknown] [--json]
   validate <job.yaml…>
   check
-  report [--run ID | --job NAME] [--format table|csv|json] [--output FILE]
+  report [--run ID | --job NAME] [--format table|csv|json|html] [--output FILE]
   templates list --provider meta|infobip [--sender ID] [--refresh] [--json]
   infobip share-waba <WABA id>
+  serve [--port N] [--jobs DIR]
+  import ada-log <file.csv> [--map field=Header]… [--timezone ZONE]
 
 Environment: HERALD_CONFIG (default config/herald.yaml), HERALD_WAREHOUSE_URL, provider credentials.
 Exit codes: 0 done, 1 run aborted, 2 usage or config error, 3 failure ratio above max_failure_ratio.`;
@@ -40,6 +44,11 @@ const COMMANDS: Record<string, { options: Options; run: (positionals: string[], 
   report: {
     options: { run: { type: 'string' }, job: { type: 'string' }, format: { type: 'string' }, output: { type: 'string' }, warehouse: { type: 'string' } },
     run: (p, v) => reportCommand(p, v),
+  },
+  serve: { options: { port: { type: 'string' }, jobs: { type: 'string' } }, run: (p, v) => serveCommand(p, v) },
+  import: {
+    options: { map: { type: 'string', multiple: true }, timezone: { type: 'string' }, warehouse: { type: 'string' } },
+    run: (p, v) => importCommand(p, v),
   },
 };
 

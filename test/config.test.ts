@@ -280,23 +280,28 @@ describe('loadConfig', () => {
     const cwd = process.cwd();
     process.chdir(empty);
     try {
-      expect(loadConfig({})).toEqual({
-        file: '(built-in defaults)',
-        missing: [],
-        config: {
-          warehouses: { default: { url: 'duckdb:warehouse.duckdb' } },
-          providers: {
-            sandbox: { seed: 42, permanent_failure_ratio: 0.02, transient_failure_ratio: 0.03, latency_ms: 2, max_event_delay_ms: 1500, rate_per_second: 200 },
-            meta: { base_url: 'https://graph.facebook.com', graph_version: 'v24.0', rate_per_second: 80 },
-            infobip: { rate_per_second: 100, batch_size: 50, batch_linger_ms: 10, timeout_ms: 15000 },
-            ada: {
-              base_url: 'https://bizmsgapi.ada-asia.com/prod', rate_per_second: 5, send_path: '/message', platform: 'WA', message_id_path: 'messageId',
-              error_code_path: 'code', template_name_field: 'templateName', template_lang_field: 'templateLang', template_data_field: 'templateData', timeout_ms: 15000,
-            },
+      const loaded = loadConfig({});
+      expect(loaded).toMatchObject({ file: '(built-in defaults)', missing: [] });
+      expect(loaded.config).toMatchObject({
+        warehouses: { default: { url: 'duckdb:warehouse.duckdb' } },
+        providers: {
+          sandbox: { seed: 42, permanent_failure_ratio: 0.02, transient_failure_ratio: 0.03, latency_ms: 2, max_event_delay_ms: 1500, rate_per_second: 200 },
+          meta: { base_url: 'https://graph.facebook.com', graph_version: 'v24.0', rate_per_second: 80 },
+          infobip: { rate_per_second: 100, batch_size: 50, batch_linger_ms: 10, timeout_ms: 15000 },
+          ada: {
+            base_url: 'https://bizmsgapi.ada-asia.com/prod', rate_per_second: 5, send_path: '/message', platform: 'WA', message_id_path: 'messageId',
+            error_code_path: 'code', template_name_field: 'templateName', template_lang_field: 'templateLang', template_data_field: 'templateData', timeout_ms: 15000,
           },
-          server: { port: 8080 },
         },
+        server: { port: 8080 },
+        // The opt-out words the consent loop knows without configuration.
+        consent: { opt_out_keywords: { en: ['STOP', 'UNSUBSCRIBE'], ja: ['停止', '配信停止'], id: ['BERHENTI'] } },
       });
+      // No secret has a default.
+      for (const p of ['meta', 'infobip', 'ada'] as const) {
+        const section = loaded.config.providers[p] as Record<string, unknown>;
+        for (const key of ['access_token', 'app_secret', 'verify_token', 'api_key', 'webhook_secret']) expect(section[key]).toBeUndefined();
+      }
       expect(loadConfig({ HERALD_WAREHOUSE_URL: 'duckdb::memory:' }).config.warehouses).toEqual({ default: { url: 'duckdb::memory:' } });
     } finally {
       process.chdir(cwd);

@@ -3,6 +3,7 @@
  * `type Job` is inferred from it; the JSON Schema for editors is generated from it.
  */
 import { isSupportedCountry } from 'libphonenumber-js/max';
+import cron from 'node-cron';
 import { z } from 'zod';
 
 const identifier = z.string().regex(/^[a-z0-9_]+$/, 'use lowercase letters, digits and _ only');
@@ -56,7 +57,7 @@ export const DedupeSchema = z.union([
 
 export const JobSchema = z.strictObject({
   name: identifier.describe('unique job name; part of every idempotency key'),
-  schedule: z.string().regex(/^\S+( \S+){4,5}$/, 'a cron expression with 5 or 6 fields').optional(),
+  schedule: z.string().refine((s) => cron.validate(s), 'a cron expression such as "0 9 * * *" (minute hour day month weekday)').optional(),
   timezone: z.string().refine(isTimeZone, 'an IANA time zone such as Asia/Tokyo').default('UTC'),
   source: z.strictObject({
     warehouse: z.string().min(1).default('default'),

@@ -7,6 +7,35 @@ import { z } from 'zod';
 
 const url = z.string().url();
 
+/**
+ * How a provider without request signing proves a webhook is its own: `basic` (Authorization:
+ * Basic, password = webhook_secret, user checked when webhook_user is set), `header` (header
+ * `webhook_header` = webhook_secret) or `query` (`?secret=` in the URL, for consoles that only take a URL).
+ */
+function webhookAuthFields(mode: 'basic' | 'header' | 'query') {
+  return {
+    webhook_auth: z.enum(['basic', 'header', 'query']).default(mode),
+    webhook_user: z.string().optional(),
+    webhook_header: z.string().min(1).default('x-webhook-secret'),
+  };
+}
+
+const keywordLists = z.record(z.string(), z.array(z.string().min(1)));
+
+/** Consent loop (DESIGN "Consent"): what in an inbound message means stop, or start again. */
+export const ConsentConfigSchema = z.strictObject({
+  /**
+   * Whole-message keywords by language (trimmed, case- and width-insensitive). Every language's
+   * list applies to every inbound message: a WhatsApp message does not say its language.
+   */
+  opt_out_keywords: keywordLists.default({ en: ['STOP', 'UNSUBSCRIBE'], ja: ['停止', '配信停止'], id: ['BERHENTI'] }),
+  opt_in_keywords: keywordLists.default({ en: ['START'], ja: ['再開'], id: ['MULAI'] }),
+  /** Quick-reply button payloads (template buttons the job defines) that opt out or back in; exact match. */
+  opt_out_payloads: z.array(z.string().min(1)).default(['STOP', 'UNSUBSCRIBE', 'OPT_OUT']),
+  opt_in_payloads: z.array(z.string().min(1)).default(['START', 'OPT_IN']),
+});
+export type ConsentConfig = z.infer<typeof ConsentConfigSchema>;
+
 export const WarehouseConfigSchema = z.strictObject({
   url: z.string().regex(/^(duckdb:|postgres(ql)?:\/\/)/, 'duckdb:<file>, duckdb::memory: or postgres://…'),
 });
@@ -39,6 +68,7 @@ export const InfobipConfigSchema = z.strictObject({
   base_url: z.string().optional(),
   api_key: z.string().optional(),
   webhook_secret: z.string().optional(),
+  ...webhookAuthFields('basic'),
   rate_per_second: z.coerce.number().positive().default(100),
   /** The WhatsApp sender for `listTemplates` / `check` when no job names one. */
   sender: z.string().optional(),
@@ -56,6 +86,40 @@ export const AdaConfigSchema = z.strictObject({
   base_url: url.default('https://bizmsgapi.ada-asia.com/prod'),
   api_key: z.string().optional(),
   webhook_secret: z.string().optional(),
+  ...webhookAuthFields('header'),
+  /** Dot paths of the callback fields (ADA publishes no callback reference: shared/reference). */
+  callback_fields: z.strictObject({
+    event_type: z.string().min(1).default('eventType'),
+    message_id: z.string().min(1).default('messageId'),
+    /** The WhatsApp user: `to` of a Delivery/Read, `from` of a Message; the first present wins. */
+    recipient: z.array(z.string().min(1)).min(1).default(['to', 'from', 'recipient']),
+    timestamp: z.string().min(1).default('timestamp'),
+    text: z.string().min(1).default('text'),
+    /** Quick-reply payload of an inbound button tap. */
+    payload: z.string().min(1).default('payload'),
+    /** Message id the inbound answers, when ADA passes WhatsApp's context on. */
+    context_id: z.string().min(1).default('context.id'),
+    status: z.string().min(1).default('status'),
+    error_code: z.string().min(1).default('errorCode'),
+  }).default(() => ({
+    event_type: 'eventType', message_id: 'messageId', recipient: ['to', 'from', 'recipient'], timestamp: 'timestamp', text: 'text',
+    payload: 'payload', context_id: 'context.id', status: 'status', error_code: 'errorCode',
+  })),
+  /**
+   * Header names of a message-log CSV exported from the ADA console (Report › Message Log Record),
+   * for `herald import ada-log`. Unset fields are found among common spellings (ada.log-import.ts).
+   */
+  log_columns: z.strictObject({
+    message_id: z.string().min(1).optional(),
+    recipient: z.string().min(1).optional(),
+    status: z.string().min(1).optional(),
+    occurred_at: z.string().min(1).optional(),
+    error_code: z.string().min(1).optional(),
+    error_detail: z.string().min(1).optional(),
+    text: z.string().min(1).optional(),
+  }).default({}),
+  /** IANA zone of log timestamps written without an offset (the console's local time). */
+  log_timezone: z.string().min(1).default('UTC'),
   rate_per_second: z.coerce.number().positive().default(5),
   send_path: z.string().regex(/^\//, 'a path starting with /').default('/message'),
   /** `platform` value of every send. */
@@ -86,9 +150,14 @@ export const RuntimeConfigSchema = z.strictObject({
   }),
   server: z.strictObject({
     port: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** Interface `herald serve` listens on (all by default: it runs in a container). */
+    host: z.string().min(1).default('0.0.0.0'),
     public_url: z.string().optional(),
     api_token: z.string().optional(),
-  }).default({ port: 8080 }),
+    /** Larger bodies get 413 (Meta documents payloads up to 3 MB). */
+    max_body_bytes: z.coerce.number().int().positive().default(3 * 1024 * 1024),
+  }).default({ port: 8080, host: '0.0.0.0', max_body_bytes: 3 * 1024 * 1024 }),
+  consent: ConsentConfigSchema.default(() => ConsentConfigSchema.parse({})),
 });
 
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;

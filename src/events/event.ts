@@ -1,6 +1,7 @@
 /** Provider events (DESIGN "Tables": `herald.events`) and the one code path that lands them. */
 import { createHash } from 'node:crypto';
-import { GroupCommit } from '../util/group-commit.js';
+import { applyConsent } from '../consent/apply.js';
+import { ConcurrentGroupCommit } from './commit.js';
 import { EVENTS } from '../warehouse/tables.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
@@ -29,10 +30,29 @@ export function eventId(provider: string, parts: readonly (string | number | nul
   return createHash('sha256').update([provider, ...parts.map((p) => p ?? '')].join('\u001f')).digest('hex').slice(0, 32);
 }
 
-/** Lands events, deduplicated by event id. Resolves only once they are durably written. */
+/**
+ * Lands events, deduplicated by event id, then brings `herald.suppressions` in line with any
+ * opt-out / opt-in among them. Resolves only once both are durably written.
+ */
 export async function landEvents(wh: Warehouse, events: readonly ProviderEvent[]): Promise<void> {
   await wh.insert(EVENTS, events as unknown as Record<string, unknown>[], { ignoreDuplicates: true });
+  if (events.some((e) => e.event_type === 'opted_out' || e.event_type === 'opted_in')) await inTurn(wh, () => applyConsent(wh, events));
 }
+
+/**
+ * Consent is applied one batch at a time per warehouse, each after its own events are stored:
+ * the last one to run sees every consent event of the batches before it, so concurrent batches
+ * (an opt-out and a later opt-in of the same person) cannot leave a stale suppression behind.
+ */
+const consentTurns = new WeakMap<Warehouse, Promise<unknown>>();
+function inTurn(wh: Warehouse, work: () => Promise<void>): Promise<void> {
+  const turn = (consentTurns.get(wh) ?? Promise.resolve()).then(work, work);
+  consentTurns.set(wh, turn.catch(() => undefined));
+  return turn;
+}
+
+/** Batches written at once: PostgreSQL overlaps them on its pool; DuckDB has one writer anyway. */
+const WRITERS = { postgres: 4, duckdb: 1 } as const;
 
 /**
  * Where providers hand events to be landed: concurrent callers share one batched write (group
@@ -40,6 +60,6 @@ export async function landEvents(wh: Warehouse, events: readonly ProviderEvent[]
  * write time, so a sink can exist before its warehouse is opened.
  */
 export function eventSink(warehouse: () => Warehouse): { land(events: ProviderEvent[]): Promise<void>; idle(): Promise<void> } {
-  const commit = new GroupCommit<ProviderEvent>((batch) => landEvents(warehouse(), batch));
+  const commit = new ConcurrentGroupCommit<ProviderEvent>((batch) => landEvents(warehouse(), batch), () => WRITERS[(warehouse() as Warehouse | undefined)?.kind ?? 'duckdb']);
   return { land: (events) => commit.add(events), idle: () => commit.idle() };
 }

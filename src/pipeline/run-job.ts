@@ -37,6 +37,8 @@ export interface RunOptions {
   /** Aborting it stops the run gracefully: no new rows, in-flight sends settle, status aborted. */
   stop?: AbortSignal;
   onProgress?: (tally: Tally) => void;
+  /** Called once the run row exists (before the first send): the run API answers with it. */
+  onStarted?: (run: { run_id: string; run_key: string; resumed: boolean }) => void;
 }
 
 export interface RunSummary {
@@ -82,6 +84,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
       return summarize(run, await countSends(o.wh, run.run_id), { resumed: false, alreadyFinished: true }, job.delivery.max_failure_ratio);
     }
     o.logger.info({ run_id: run.run_id, run_key: run.run_key, job: job.name, dry_run: dryRun, resumed }, resumed ? 'resuming run' : 'run started');
+    o.onStarted?.({ run_id: run.run_id, run_key: run.run_key, resumed });
 
     const writer = new SendsWriter(o.wh);
     let status: RunRecord['status'] = 'succeeded';

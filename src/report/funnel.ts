@@ -21,8 +21,14 @@ export interface FunnelRow {
   deferred: number;
   unknown: number;
   clicked: number;
+  /** Sends answered by the recipient (see herald.message_status). */
+  replied: number;
+  /** delivered, read, clicked, replied: per accepted send; failed: per attempted (accepted or failed) send. */
   delivery_rate: number | null;
   read_rate: number | null;
+  failure_rate: number | null;
+  click_rate: number | null;
+  reply_rate: number | null;
 }
 
 export interface ReasonRow {
@@ -47,7 +53,9 @@ export async function reasons(wh: Warehouse, runIds: readonly string[]): Promise
     'GROUP BY run_id, status, reason ORDER BY run_id, count(*) DESC, status, reason', [runIds]);
 }
 
-const STAGES = ['audience', 'rejected', 'suppressed', 'duplicate', 'planned', 'accepted', 'delivered', 'read', 'failed', 'deferred', 'unknown', 'clicked'] as const;
+const STAGES = ['audience', 'rejected', 'suppressed', 'duplicate', 'planned', 'accepted', 'delivered', 'read', 'failed', 'deferred', 'unknown', 'clicked', 'replied'] as const;
+
+const pct = (v: number | string | null | undefined) => `${(100 * Number(v ?? 0)).toFixed(1)}%`;
 
 /** A plain-text table: the funnel of each run, then its reasons. */
 export function funnelTable(rows: readonly FunnelRow[], reasonRows: readonly ReasonRow[]): string {
@@ -61,7 +69,10 @@ export function funnelTable(rows: readonly FunnelRow[], reasonRows: readonly Rea
       const share = audience > 0 && stage !== 'audience' ? `${((100 * n) / audience).toFixed(1).padStart(5)}%` : '';
       out.push(`  ${stage.padEnd(11)} ${n.toLocaleString('en').padStart(10)} ${share}`);
     }
-    if (r.delivery_rate !== null) out.push(`  delivery rate ${(100 * Number(r.delivery_rate)).toFixed(1)}% of accepted, read rate ${(100 * Number(r.read_rate ?? 0)).toFixed(1)}%`);
+    if (r.delivery_rate !== null && r.delivery_rate !== undefined) {
+      out.push(`  of accepted: delivered ${pct(r.delivery_rate)}, read ${pct(r.read_rate)}, clicked ${pct(r.click_rate)}, replied ${pct(r.reply_rate)}`);
+    }
+    if (r.failure_rate !== null && r.failure_rate !== undefined) out.push(`  failed ${pct(r.failure_rate)} of attempted`);
     const mine = reasonRows.filter((x) => x.run_id === r.run_id && x.reason);
     if (mine.length > 0) {
       out.push('  reasons:');

@@ -69,13 +69,33 @@ export const SUPPRESSIONS: TableSpec = {
 
 export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS] as const;
 
-/** Views over the tables; portable SQL that both engines accept. */
+/**
+ * Views over the tables; portable SQL that both engines accept. Columns are only ever appended
+ * (PostgreSQL's CREATE OR REPLACE VIEW keeps existing columns in place).
+ */
 export const VIEWS: readonly { name: string; sql: string }[] = [
   {
-    // Latest status per send by precedence, never by arrival order (events may come out of order,
-    // and `delivered` may never come when `read` does).
+    // Latest status per send by precedence failed > read > delivered > sent > accepted, never by
+    // arrival order (events come out of order and twice, and `delivered` may never come when
+    // `read` does). Replied: an inbound message whose context is this send's message, or any
+    // inbound from the recipient after this send and before the next send to them.
     name: 'message_status',
     sql: `
+      WITH accepted AS (
+        SELECT send_id, recipient, sent_at, lead(sent_at) OVER (PARTITION BY recipient ORDER BY sent_at) AS next_sent_at
+        FROM herald.sends
+        WHERE status = 'accepted' AND recipient IS NOT NULL AND sent_at IS NOT NULL
+      ),
+      replies AS (
+        SELECT a.send_id, e.occurred_at
+        FROM accepted a JOIN herald.events e ON e.recipient = a.recipient AND e.event_type = 'inbound'
+        WHERE e.occurred_at >= a.sent_at AND (a.next_sent_at IS NULL OR e.occurred_at < a.next_sent_at)
+        UNION ALL
+        SELECT s.send_id, e.occurred_at
+        FROM herald.sends s JOIN herald.events e ON e.event_type = 'inbound' AND (e.payload->'context'->>'id') = s.provider_message_id
+        WHERE s.provider_message_id IS NOT NULL
+      ),
+      replied AS (SELECT send_id, min(occurred_at) AS replied_at FROM replies GROUP BY send_id)
       SELECT s.send_id, s.run_id, s.job, s.row_key, s.recipient, s.provider, s.provider_message_id, s.status AS send_status,
         CASE
           WHEN s.status <> 'accepted' THEN s.status
@@ -90,12 +110,18 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
         min(CASE WHEN e.event_type = 'read' THEN e.occurred_at END) AS read_at,
         min(CASE WHEN e.event_type = 'failed' THEN e.occurred_at END) AS failed_at,
         max(CASE WHEN e.event_type = 'clicked' THEN 1 ELSE 0 END) = 1 AS clicked,
-        max(CASE WHEN e.event_type = 'failed' THEN e.error_code END) AS failure_code
+        max(CASE WHEN e.event_type = 'failed' THEN e.error_code END) AS failure_code,
+        r.replied_at IS NOT NULL AS replied,
+        r.replied_at,
+        min(CASE WHEN e.event_type = 'clicked' THEN e.occurred_at END) AS clicked_at
       FROM herald.sends s
       LEFT JOIN herald.events e ON e.provider_message_id = s.provider_message_id AND s.provider_message_id IS NOT NULL
-      GROUP BY s.send_id, s.run_id, s.job, s.row_key, s.recipient, s.provider, s.provider_message_id, s.status, s.sent_at`,
+      LEFT JOIN replied r ON r.send_id = s.send_id
+      GROUP BY s.send_id, s.run_id, s.job, s.row_key, s.recipient, s.provider, s.provider_message_id, s.status, s.sent_at, r.replied_at`,
   },
   {
+    // Rates: delivered, read, clicked and replied per accepted send; failed per attempted send
+    // (accepted, or failed when sending).
     name: 'run_funnel',
     sql: `
       SELECT r.run_id, r.job, r.run_key, r.status AS run_status, r.dry_run, r.started_at, r.finished_at,
@@ -114,7 +140,14 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
         CAST(count(*) FILTER (WHERE m.status IN ('delivered', 'read')) AS DOUBLE PRECISION)
           / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS delivery_rate,
         CAST(count(*) FILTER (WHERE m.status = 'read') AS DOUBLE PRECISION)
-          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS read_rate
+          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS read_rate,
+        count(*) FILTER (WHERE m.replied) AS replied,
+        CAST(count(*) FILTER (WHERE m.status = 'failed') AS DOUBLE PRECISION)
+          / NULLIF(count(*) FILTER (WHERE m.send_status IN ('accepted', 'failed')), 0) AS failure_rate,
+        CAST(count(*) FILTER (WHERE m.clicked) AS DOUBLE PRECISION)
+          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS click_rate,
+        CAST(count(*) FILTER (WHERE m.replied) AS DOUBLE PRECISION)
+          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS reply_rate
       FROM herald.runs r
       LEFT JOIN herald.message_status m ON m.run_id = r.run_id
       GROUP BY r.run_id, r.job, r.run_key, r.status, r.dry_run, r.started_at, r.finished_at`,

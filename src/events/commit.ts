@@ -1,0 +1,64 @@
+/**
+ * Group commit with a few writes in flight at once: callers hand over items and wait until the
+ * write that carried them is durable. Items that arrive while writes are under way form the next
+ * batch; up to `writers` batches are written concurrently, so a database with several
+ * connections (PostgreSQL) overlaps one batch's commit with the next batch's insert, while a
+ * single-writer engine (DuckDB) takes them in turn.
+ */
+interface Waiter<T> {
+  item: T;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class ConcurrentGroupCommit<T> {
+  private pending: Waiter<T>[] = [];
+  private active = 0;
+  private scheduled = false;
+  private readonly idlers: (() => void)[] = [];
+
+  constructor(
+    private readonly write: (items: T[]) => Promise<void>,
+    private readonly writers: () => number,
+    private readonly maxBatch = 5000,
+  ) {}
+
+  /** Resolves once every item is written; rejects if the write that carried them failed. */
+  add(items: readonly T[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
+    const done = items.map((item) => new Promise<void>((resolve, reject) => this.pending.push({ item, resolve, reject })));
+    this.schedule();
+    return Promise.all(done).then(() => undefined);
+  }
+
+  /** Resolves when nothing is pending or being written. */
+  idle(): Promise<void> {
+    if (this.active === 0 && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idlers.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.active >= this.writers()) return;
+    this.scheduled = true;
+    // Let the callers of this tick join the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.startWrites();
+    });
+  }
+
+  private startWrites(): void {
+    while (this.pending.length > 0 && this.active < this.writers()) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      this.active++;
+      this.write(batch.map((w) => w.item)).then(
+        () => { for (const w of batch) w.resolve(); },
+        (err: unknown) => { for (const w of batch) w.reject(err); },
+      ).finally(() => {
+        this.active--;
+        if (this.pending.length > 0) this.schedule();
+        else if (this.active === 0) for (const resolve of this.idlers.splice(0)) resolve();
+      });
+    }
+  }
+}

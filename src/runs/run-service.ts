@@ -1,0 +1,114 @@
+/**
+ * Runs inside `herald serve`, for the run API and the schedules: a run starts in the background
+ * and its id is known as soon as its row exists. The same (job, run key) is one run, however many
+ * times and from however many callers it is asked for.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import type { LimiterRegistry } from '../dispatch/limiter.js';
+import { HeraldError, RunAbortedError, errorMessage } from '../errors.js';
+import type { EventSink } from '../providers/provider.js';
+import type { Logger } from '../log.js';
+import { runJob, type RunSummary } from '../pipeline/run-job.js';
+import type { SegmentParams } from '../pipeline/segment.js';
+import { createProvider } from '../providers/registry.js';
+import { countSends, findRun, findRunByKey, type StoredRun } from '../store/runs.store.js';
+import type { RunCounts } from '../types.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import type { JobCatalog } from './job-catalog.js';
+
+export interface RunServiceDeps {
+  config: LoadedConfig;
+  wh: Warehouse;
+  catalog: JobCatalog;
+  limiters: LimiterRegistry;
+  events: EventSink;
+  logger: Logger;
+  /** Aborted on shutdown: running jobs take no new rows and settle what is in flight. */
+  stop: AbortSignal;
+}
+
+export interface TriggerRequest {
+  job: string;
+  runKey: string;
+  params?: SegmentParams;
+  dryRun?: boolean;
+}
+
+export interface RunView {
+  run_id: string;
+  job: string;
+  run_key: string;
+  status: StoredRun['status'];
+  dry_run: boolean;
+  started_at: Date;
+  finished_at: Date | null;
+  error: string | null;
+  counts: RunCounts;
+}
+
+/** Another run of the job holds its lock (this process or another one). */
+export class JobBusy extends Error {}
+
+export class RunService {
+  private readonly starting = new Map<string, Promise<{ run_id: string; created: boolean }>>();
+  private readonly running = new Set<Promise<unknown>>();
+
+  constructor(private readonly d: RunServiceDeps) {}
+
+  /**
+   * The run of (job, run key): started now, or the one that exists. Resolves once its row exists.
+   * Throws JobNotFound, ConfigError (the job's file, SQL or mapping is wrong) or JobBusy.
+   */
+  trigger(r: TriggerRequest): Promise<{ run_id: string; created: boolean }> {
+    const key = `${r.job}\u0000${r.runKey}`;
+    let started = this.starting.get(key);
+    if (!started) {
+      started = this.start(r).finally(() => this.starting.delete(key));
+      this.starting.set(key, started);
+    }
+    return started;
+  }
+
+  private async start(r: TriggerRequest): Promise<{ run_id: string; created: boolean }> {
+    const loaded = this.d.catalog.get(r.job);
+    const existing = await findRunByKey(this.d.wh, r.job, r.runKey);
+    // A finished run, or one running elsewhere, is answered as it is; an aborted one resumes.
+    if (existing && (existing.status === 'succeeded' || existing.status === 'running')) return { run_id: existing.run_id, created: false };
+    const provider = createProvider(loaded.job.message.provider, this.d.config,
+      { events: this.d.events, message: loaded.job.message, ...(this.d.config.config.server.public_url ? { publicUrl: this.d.config.config.server.public_url } : {}) }, loaded.file);
+    let onStarted!: (run: { run_id: string }) => void;
+    const started = new Promise<{ run_id: string }>((resolve) => (onStarted = resolve));
+    const finished: Promise<RunSummary> = runJob({
+      loaded, wh: this.d.wh, provider, limiters: this.d.limiters, logger: this.d.logger, runKey: r.runKey,
+      dryRun: r.dryRun ?? false, ...(r.params ? { params: r.params } : {}), stop: this.d.stop, onStarted,
+    });
+    const tracked = finished.then(
+      (s) => this.d.logger.info({ run_id: s.run_id, job: s.job, status: s.status, counts: s.counts, error: s.error }, 'run finished'),
+      (err: unknown) => this.d.logger.error({ job: r.job, run_key: r.runKey, err: errorMessage(err) }, 'run failed to start'),
+    ).finally(() => provider.close().catch(() => undefined));
+    this.running.add(tracked);
+    void tracked.finally(() => this.running.delete(tracked));
+    // Whichever comes first: the run row exists, or the run could not begin.
+    const first = await Promise.race([started.then((s) => ({ ok: s })), finished.then((s) => ({ done: s }), (err: unknown) => ({ err }))]);
+    if ('ok' in first) return { run_id: first.ok.run_id, created: true };
+    if ('done' in first) return { run_id: first.done.run_id, created: false }; // the key had already finished
+    if (first.err instanceof RunAbortedError && /already running/.test(first.err.message)) throw new JobBusy(first.err.message);
+    if (first.err instanceof HeraldError) throw first.err;
+    throw first.err;
+  }
+
+  /** The run with live counts (read from herald.sends while it runs). */
+  async view(runId: string): Promise<RunView | undefined> {
+    const run = await findRun(this.d.wh, runId);
+    if (!run) return undefined;
+    return {
+      run_id: run.run_id, job: run.job, run_key: run.run_key, status: run.status, dry_run: Boolean(run.dry_run),
+      started_at: run.started_at, finished_at: run.finished_at, error: run.error ?? null, counts: await countSends(this.d.wh, runId),
+    };
+  }
+
+  /** Resolves when every run started here has finished (after `stop` they wind down quickly). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+}

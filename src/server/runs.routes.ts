@@ -1,0 +1,74 @@
+/**
+ * The run API for workflows (Treasure Data http>, Airflow, scripts):
+ *   POST /runs {job, run_key, params?, dry_run?}  → 202 {run_id, status_url, status, created}
+ *   GET  /runs/:id                                → 200 the run with live counts
+ * Both need `Authorization: Bearer <HERALD_API_TOKEN>`, compared in constant time. The same run
+ * key answers with the same run, so a workflow may retry its POST freely.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { ConfigError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { JobNotFound } from '../runs/job-catalog.js';
+import { JobBusy, type RunService } from '../runs/run-service.js';
+import type { Route, RouteReply, RouteRequest } from './router.js';
+
+const TriggerSchema = z.strictObject({
+  job: z.string().regex(/^[a-z0-9_]+$/, 'a job name: lowercase letters, digits and _'),
+  run_key: z.string().min(1).max(200),
+  params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+  dry_run: z.boolean().optional(),
+});
+
+export function runRoutes(service: RunService, apiToken: string | undefined, logger: Logger): Route[] {
+  const authorized = bearerCheck(apiToken);
+  const guard = (handle: (r: RouteRequest) => Promise<RouteReply>) => async (r: RouteRequest): Promise<RouteReply> => {
+    if (!apiToken) return { status: 401, body: { error: 'the run API is off: set HERALD_API_TOKEN on the server' } };
+    if (!authorized(r.req.headers.authorization)) return { status: 401, headers: { 'www-authenticate': 'Bearer' }, body: { error: 'missing or wrong bearer token' } };
+    return handle(r);
+  };
+  return [
+    {
+      method: 'POST', path: '/runs', body: true,
+      handle: guard(async ({ body }) => {
+        let parsed: z.infer<typeof TriggerSchema>;
+        try {
+          const result = TriggerSchema.safeParse(JSON.parse(body.toString('utf8')));
+          if (!result.success) return { status: 400, body: { error: 'invalid request', problems: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } };
+          parsed = result.data;
+        } catch {
+          return { status: 400, body: { error: 'the body is not JSON' } };
+        }
+        try {
+          const { run_id, created } = await service.trigger({
+            job: parsed.job, runKey: parsed.run_key, ...(parsed.params ? { params: parsed.params } : {}), ...(parsed.dry_run !== undefined ? { dryRun: parsed.dry_run } : {}),
+          });
+          const view = await service.view(run_id);
+          return { status: 202, body: { run_id, status_url: `/runs/${run_id}`, status: view?.status ?? 'running', created } };
+        } catch (err) {
+          if (err instanceof JobNotFound) return { status: 404, body: { error: err.message } };
+          if (err instanceof ConfigError) return { status: 422, body: { error: `job ${parsed.job} is not valid`, problems: err.problems } };
+          if (err instanceof JobBusy) return { status: 409, body: { error: err.message } };
+          logger.error({ job: parsed.job, err: errorMessage(err) }, 'run API: could not start the run');
+          return { status: 500, body: { error: errorMessage(err) } };
+        }
+      }),
+    },
+    {
+      method: 'GET', path: '/runs/:id',
+      handle: guard(async ({ params }) => {
+        const view = await service.view(params.id!);
+        return view ? { status: 200, body: view } : { status: 404, body: { error: `no run ${params.id}` } };
+      }),
+    },
+  ];
+}
+
+/** Constant-time comparison of the presented bearer token with the configured one. */
+function bearerCheck(token: string | undefined): (header: string | undefined) => boolean {
+  const want = createHash('sha256').update(token ?? '').digest();
+  return (header) => {
+    const presented = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '';
+    return timingSafeEqual(createHash('sha256').update(presented).digest(), want) && token !== undefined;
+  };
+}
