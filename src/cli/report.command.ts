@@ -3,9 +3,10 @@ import { writeFileSync } from 'node:fs';
 import { stringify } from 'csv-stringify/sync';
 import { ConfigError } from '../errors.js';
 import { funnel, funnelTable, reasons, type RunSelector } from '../report/funnel.js';
+import { funnelHtml } from '../report/html-report.js';
 import { openDefaultWarehouse } from './context.js';
 
-const FORMATS = ['table', 'csv', 'json'] as const;
+const FORMATS = ['table', 'csv', 'json', 'html'] as const;
 
 export async function reportCommand(positionals: string[], flags: Record<string, unknown>): Promise<number> {
   if (positionals.length > 0) throw ConfigError.of('herald report', '', `unexpected argument "${positionals[0]}"`, 'use --run ID or --job NAME');
@@ -20,6 +21,7 @@ export async function reportCommand(positionals: string[], flags: Record<string,
     if (rows.length === 0) throw ConfigError.of('herald report', '', 'no run matches', 'run a job first, or check --run / --job');
     const why = await reasons(wh, rows.map((r) => r.run_id));
     const text = format === 'table' ? `${funnelTable(rows, why)}\n`
+      : format === 'html' ? funnelHtml(rows, why)
       : format === 'json' ? `${JSON.stringify({ runs: rows, reasons: why }, null, 2)}\n`
       : stringify(rows.map((r) => ({ ...r, started_at: iso(r.started_at), finished_at: iso(r.finished_at) })),
         { header: true, cast: { boolean: (b) => String(b) } });

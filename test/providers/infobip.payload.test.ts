@@ -157,3 +157,11 @@ describe('infobip payloads', () => {
     expect(captured).toHaveLength(0);
   });
 });
+
+describe('notifyUrl with a query secret', () => {
+  it('carries the webhook secret when herald serve checks Infobip reports by query', async () => {
+    const { jobExtras } = await import('../../src/providers/infobip/infobip.payload.js');
+    expect(jobExtras(undefined, 'https://herald.example.com/', 's3cr&t')).toEqual({ notifyUrl: 'https://herald.example.com/webhooks/infobip?secret=s3cr%26t' });
+    expect(jobExtras(undefined, 'https://herald.example.com')).toEqual({ notifyUrl: 'https://herald.example.com/webhooks/infobip' });
+  });
+});

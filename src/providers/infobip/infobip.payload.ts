@@ -22,9 +22,16 @@ export interface PayloadProblem {
 }
 
 /** From the job's `message.infobip` section and `HERALD_PUBLIC_URL`. */
-export function jobExtras(message: Job['message'] | undefined, publicUrl: string | undefined): Extras {
+/**
+ * `querySecret`: when herald serve checks Infobip's reports by a secret in the query string
+ * (webhook_auth: query), the per-message notifyUrl must carry it, since it has no other place.
+ */
+export function jobExtras(message: Job['message'] | undefined, publicUrl: string | undefined, querySecret?: string): Extras {
   const extras: Extras = {};
-  if (publicUrl) extras.notifyUrl = `${publicUrl.replace(/\/+$/, '')}/webhooks/infobip`;
+  if (publicUrl) {
+    const url = `${publicUrl.replace(/\/+$/, '')}/webhooks/infobip`;
+    extras.notifyUrl = querySecret ? `${url}?${new URLSearchParams({ secret: querySecret })}` : url;
+  }
   const options = message?.infobip;
   if (options?.callback_data !== undefined) extras.callbackData = options.callback_data;
   const u = options?.url_options;

@@ -37,7 +37,7 @@ export class InfobipProvider implements Provider {
     private readonly configFile = 'config',
   ) {
     this.defaultRatePerSecond = config.rate_per_second;
-    this.extras = jobExtras(deps.message, deps.publicUrl);
+    this.extras = jobExtras(deps.message, deps.publicUrl, config.webhook_auth === 'query' ? config.webhook_secret : undefined);
   }
 
   async send(msg: OutboundMessage): Promise<SendOutcome> {

@@ -1,0 +1,91 @@
+/**
+ * `herald report --format html`: one self-contained HTML file (inline CSS and SVG, no scripts,
+ * nothing fetched) with each run's funnel as a bar chart and its reasons as a table, to attach to
+ * a mail or open from a bucket.
+ */
+import type { FunnelRow, ReasonRow } from './funnel.js';
+
+const BARS = [
+  ['audience', 'Audience'], ['accepted', 'Accepted'], ['delivered', 'Delivered'], ['read', 'Read'],
+  ['clicked', 'Clicked'], ['replied', 'Replied'], ['failed', 'Failed'],
+] as const;
+const SKIPPED = [['rejected', 'Rejected'], ['suppressed', 'Suppressed'], ['duplicate', 'Duplicate'], ['deferred', 'Deferred'], ['unknown', 'Unknown'], ['planned', 'Planned (dry run)']] as const;
+
+export function funnelHtml(rows: readonly FunnelRow[], reasons: readonly ReasonRow[], generatedAt = new Date()): string {
+  const title = rows.length === 1 ? `herald · ${rows[0]!.job} · ${rows[0]!.run_id}` : `herald · ${rows.length} runs`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>
+  body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 960px; color: #1d2330; padding: 0 1rem; }
+  h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2.2rem; }
+  .meta { color: #5b6372; } .run { border-top: 1px solid #dde1e8; padding-top: .5rem; }
+  table { border-collapse: collapse; margin-top: .6rem; min-width: 420px; }
+  th, td { text-align: left; padding: .3rem .8rem .3rem 0; border-bottom: 1px solid #eef0f4; }
+  td.n { text-align: right; font-variant-numeric: tabular-nums; }
+  svg text { font: 12px system-ui, sans-serif; fill: #1d2330; }
+  .failed { color: #b42318; } .status-succeeded { color: #067647; } .status-aborted, .status-failed { color: #b42318; }
+</style>
+</head>
+<body>
+<h1>${esc(title)}</h1>
+<p class="meta">Generated ${esc(generatedAt.toISOString())} by herald.</p>
+${rows.map((r) => runSection(r, reasons.filter((x) => x.run_id === r.run_id))).join('\n')}
+</body>
+</html>
+`;
+}
+
+function runSection(r: FunnelRow, reasons: readonly ReasonRow[]): string {
+  const n = (k: keyof FunnelRow) => Number(r[k] ?? 0);
+  const rate = (k: keyof FunnelRow) => (r[k] === null || r[k] === undefined ? '–' : `${(100 * Number(r[k])).toFixed(1)}%`);
+  return `<section class="run" id="run-${esc(r.run_id)}">
+<h2>${esc(r.job)} <span class="meta">run ${esc(r.run_id)}</span></h2>
+<p>Run key <code>${esc(r.run_key)}</code> · <span class="status-${esc(r.run_status)}">${esc(r.run_status)}</span>${r.dry_run ? ' · dry run' : ''} · started ${esc(iso(r.started_at))}${r.finished_at ? ` · finished ${esc(iso(r.finished_at))}` : ''}</p>
+${chart(r)}
+<table aria-label="funnel">
+<thead><tr><th>stage</th><th>rows</th><th>share of audience</th></tr></thead>
+<tbody>
+${[...BARS, ...SKIPPED].filter(([k]) => k === 'audience' || n(k) > 0).map(([k, label]) =>
+    `<tr${k === 'failed' ? ' class="failed"' : ''}><td>${label}</td><td class="n">${n(k).toLocaleString('en')}</td><td class="n">${k === 'audience' ? '' : share(n(k), n('audience'))}</td></tr>`).join('\n')}
+</tbody>
+</table>
+<p>Of accepted: delivered ${rate('delivery_rate')}, read ${rate('read_rate')}, clicked ${rate('click_rate')}, replied ${rate('reply_rate')}. Failed ${rate('failure_rate')} of attempted.</p>
+${reasons.length === 0 ? '' : `<table aria-label="reasons">
+<thead><tr><th>status</th><th>reason</th><th>rows</th></tr></thead>
+<tbody>
+${reasons.map((x) => `<tr><td>${esc(x.status)}</td><td><code>${esc(x.reason ?? '')}</code></td><td class="n">${Number(x.count).toLocaleString('en')}</td></tr>`).join('\n')}
+</tbody>
+</table>`}
+</section>`;
+}
+
+/** Horizontal bars from audience down the funnel, scaled to the audience. */
+function chart(r: FunnelRow): string {
+  const audience = Math.max(1, Number(r.audience ?? 0));
+  const width = 560;
+  const rows = BARS.map(([k, label], i) => {
+    const value = Number(r[k] ?? 0);
+    const w = Math.round((width * value) / audience);
+    const y = i * 28;
+    const color = k === 'failed' ? '#d92d20' : k === 'audience' ? '#98a2b3' : '#2e6bd6';
+    return `<text x="0" y="${y + 17}">${label}</text><rect x="90" y="${y + 4}" width="${w}" height="18" rx="2" fill="${color}"></rect>` +
+      `<text x="${96 + w}" y="${y + 17}">${value.toLocaleString('en')}</text>`;
+  });
+  return `<svg role="img" aria-label="funnel chart" width="${width + 180}" height="${BARS.length * 28}" viewBox="0 0 ${width + 180} ${BARS.length * 28}">${rows.join('')}</svg>`;
+}
+
+function share(n: number, of: number): string {
+  return of > 0 ? `${((100 * n) / of).toFixed(1)}%` : '';
+}
+
+function iso(d: Date | string): string {
+  return new Date(d).toISOString();
+}
+
+function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
