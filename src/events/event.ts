@@ -1,7 +1,8 @@
 /** Provider events (DESIGN "Tables": `herald.events`) and the one code path that lands them. */
 import { createHash } from 'node:crypto';
 import { applyConsent } from '../consent/apply.js';
-import { ConcurrentGroupCommit } from './commit.js';
+import { recordEventsLanded } from '../observability/metrics.js';
+import { GroupCommit } from '../util/group-commit.js';
 import { EVENTS } from '../warehouse/tables.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
@@ -60,6 +61,9 @@ const WRITERS = { postgres: 4, duckdb: 1 } as const;
  * write time, so a sink can exist before its warehouse is opened.
  */
 export function eventSink(warehouse: () => Warehouse): { land(events: ProviderEvent[]): Promise<void>; idle(): Promise<void> } {
-  const commit = new ConcurrentGroupCommit<ProviderEvent>((batch) => landEvents(warehouse(), batch), () => WRITERS[(warehouse() as Warehouse | undefined)?.kind ?? 'duckdb']);
+  const commit = new GroupCommit<ProviderEvent>(async (batch) => {
+    await landEvents(warehouse(), batch);
+    recordEventsLanded(batch);
+  }, () => WRITERS[(warehouse() as Warehouse | undefined)?.kind ?? 'duckdb']);
   return { land: (events) => commit.add(events), idle: () => commit.idle() };
 }

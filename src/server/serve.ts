@@ -30,8 +30,6 @@ export interface ServeOptions {
   /** Where events go; default: a group-commit sink into `wh`. */
   land?: (events: ProviderEvent[]) => Promise<void>;
   onReply?: Parameters<typeof createHttpServer>[0]['onReply'];
-  /** Told of every batch of webhook events once stored (e.g. metrics' recordEventsLanded). */
-  onLanded?: (events: readonly ProviderEvent[]) => void;
 }
 
 export interface ServeHandle {
@@ -55,7 +53,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
   const routes: Route[] = [
     healthRoute(() => ({ warehouse: o.wh.kind })),
     ...webhookRoutes({
-      land: o.land ?? sink.land, logger, metaVerifyToken: meta.verify_token, ...(o.onLanded ? { onLanded: o.onLanded } : {}),
+      land: o.land ?? sink.land, logger, metaVerifyToken: meta.verify_token,
       meta: metaWebhook(meta, rules), infobip: infobipWebhook(infobip, rules), ada: adaWebhook(ada, rules),
     }),
     ...(o.routes ?? []),

@@ -21,8 +21,6 @@ export interface WebhookRouteDeps {
   ada: WebhookAdapter;
   /** META_VERIFY_TOKEN, for the GET handshake. */
   metaVerifyToken: string | undefined;
-  /** Told of every batch of events once stored (counters for /metrics: recordEventsLanded). */
-  onLanded?: (events: readonly ProviderEvent[]) => void;
 }
 
 export function webhookRoutes(d: WebhookRouteDeps): Route[] {
@@ -70,7 +68,6 @@ async function ingest(adapter: WebhookAdapter, r: RouteRequest, d: WebhookRouteD
     d.logger.error({ provider, events: parsed.events.length, err: errorMessage(err) }, 'webhook events not stored: 503, the provider will retry');
     return { status: 503, headers: { 'retry-after': '5' }, body: { error: 'storage unavailable, retry later' } };
   }
-  d.onLanded?.(parsed.events);
   for (const e of parsed.events) {
     if (e.event_type === 'opted_out' || e.event_type === 'opted_in') {
       d.logger.info({ provider, recipient: maskPhone(e.recipient), change: e.event_type, how: e.error_detail }, 'consent change landed');

@@ -1,7 +1,9 @@
 /**
- * Group commit: callers hand over items and wait until they are durably written. Items that
- * arrive while a write is under way form the next batch, so one write serves many callers and
- * the batch size follows the load on its own.
+ * Group commit: callers hand over items and wait until the write that carried them is durable.
+ * Items that arrive while writes are under way form the next batch, so one write serves many
+ * callers and the batch size follows the load. Up to `writers` batches are written at once (one by
+ * default): a database with several connections (PostgreSQL) can overlap one batch's commit with
+ * the next batch's insert, while a single-writer engine (DuckDB) takes them in turn.
  */
 interface Waiter<T> {
   item: T;
@@ -11,35 +13,52 @@ interface Waiter<T> {
 
 export class GroupCommit<T> {
   private pending: Waiter<T>[] = [];
-  private running: Promise<void> | null = null;
+  private active = 0;
+  private scheduled = false;
+  private readonly idlers: (() => void)[] = [];
 
-  constructor(private readonly write: (items: T[]) => Promise<void>, private readonly maxBatch = 5000) {}
+  constructor(
+    private readonly write: (items: T[]) => Promise<void>,
+    private readonly writers: () => number = () => 1,
+    private readonly maxBatch = 5000,
+  ) {}
 
   /** Resolves once every item is written; rejects if the write that carried them failed. */
   add(items: readonly T[]): Promise<void> {
     if (items.length === 0) return Promise.resolve();
     const done = items.map((item) => new Promise<void>((resolve, reject) => this.pending.push({ item, resolve, reject })));
-    this.running ??= this.drain();
+    this.schedule();
     return Promise.all(done).then(() => undefined);
   }
 
   /** Resolves when nothing is pending or being written. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    if (this.active === 0 && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idlers.push(resolve));
   }
 
-  private async drain(): Promise<void> {
-    // Let the callers of this tick join the first batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.pending.length > 0) {
+  private schedule(): void {
+    if (this.scheduled || this.active >= this.writers()) return;
+    this.scheduled = true;
+    // Let the callers of this tick join the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.startWrites();
+    });
+  }
+
+  private startWrites(): void {
+    while (this.pending.length > 0 && this.active < this.writers()) {
       const batch = this.pending.splice(0, this.maxBatch);
-      try {
-        await this.write(batch.map((w) => w.item));
-        for (const w of batch) w.resolve();
-      } catch (err) {
-        for (const w of batch) w.reject(err);
-      }
+      this.active++;
+      this.write(batch.map((w) => w.item)).then(
+        () => { for (const w of batch) w.resolve(); },
+        (err: unknown) => { for (const w of batch) w.reject(err); },
+      ).finally(() => {
+        this.active--;
+        if (this.pending.length > 0) this.schedule();
+        else if (this.active === 0) for (const resolve of this.idlers.splice(0)) resolve();
+      });
     }
-    this.running = null;
   }
 }
