@@ -77,6 +77,8 @@ export interface Draft {
   row: Record<string, unknown> | null;
   /** E.164, or null when the phone did not normalize. */
   recipient: string | null;
+  /** The row's `delivery.recipient_timezone` value, for sending hours. */
+  timeZone?: string | null;
   /** Set by render. */
   message?: RenderedMessage;
   /** The rendered values, as stored in `herald.sends.variables`. */

@@ -105,8 +105,14 @@ export const JobSchema = z.strictObject({
     rate_per_second: z.number().positive().max(1000).optional().describe('per sender; default: the provider\'s'),
     concurrency: z.number().int().min(1).max(1000).default(64).describe('sends in flight at once; bounds unknowns after a crash'),
     dedupe: DedupeSchema.default('job'),
-    not_after: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time such as 21:00').optional(),
+    not_before: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time such as 09:00').optional()
+      .describe('no sends before this time of day in the recipient\'s zone'),
+    not_after: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time such as 21:00').optional()
+      .describe('no sends from this time of day in the recipient\'s zone: later rows are deferred'),
+    recipient_timezone: column.optional().describe('column with each recipient\'s IANA time zone (else derived from the number\'s country)'),
     max_failure_ratio: z.number().min(0).max(1).optional().describe('exit code 3 when failed / attempted exceeds it'),
+  }).refine((d) => !d.not_before || !d.not_after || d.not_before < d.not_after, {
+    message: 'not_before must be earlier than not_after', path: ['not_after'],
   }).default({ concurrency: 64, dedupe: 'job' }),
 });
 

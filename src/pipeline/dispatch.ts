@@ -18,7 +18,7 @@ import { recordProviderRequest, recordSend } from '../observability/metrics.js';
 import { Channel } from '../util/channel.js';
 import { Semaphore } from '../util/semaphore.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { deadlineChecker } from './deadline.js';
+import { quietHours } from './quiet-hours.js';
 import { dedupeSince, idempotencyKey, sendId } from './identity.js';
 
 export interface DispatchOptions {
@@ -53,6 +53,7 @@ interface Sendable {
   message: RenderedMessage;
   /** The row already exists in this run (resumed): settle it instead of inserting it. */
   existing: boolean;
+  timeZone: string | null | undefined;
 }
 
 /** Yields settled records in batches; throws RunAbortedError at the end when the run had to stop. */
@@ -61,7 +62,11 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
   const maxAttempts = o.maxAttempts ?? 5;
   const fixRequestLimit = o.fixRequestLimit ?? 3;
   const backoff = o.backoffMs ?? defaultBackoff;
-  const pastDeadline = deadlineChecker(o.job.delivery.not_after, o.job.timezone);
+  const hours = quietHours(o.job.delivery, o.job.timezone);
+  const outsideHours = (recipient: string, zone: string | null | undefined, at: Date): Verdict | null => {
+    const why = hours?.check(recipient, zone, at);
+    return why ? { status: 'deferred', reason: 'quiet_hours', detail: why } : null;
+  };
   const prior = await loadPriorSends(o.wh, o.job.name, o.runId, dedupeSince(o.job.delivery.dedupe, now()));
   const permits = new Semaphore(o.job.delivery.concurrency);
   const out = new Channel<SendRecord[]>();
@@ -86,7 +91,8 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
     let recipientWaits = 0;
     for (let attempt = record.attempts + 1; ; attempt++) {
       if (stopping()) return settle(s, { status: 'deferred', reason: 'run_aborted', detail: abort ?? 'the run was stopped before this row was sent' });
-      if (pastDeadline(now())) return settle(s, { status: 'deferred', reason: 'past_deadline', detail: `not sent after ${o.job.delivery.not_after} ${o.job.timezone}` });
+      const quiet = outsideHours(record.recipient!, s.timeZone, now());
+      if (quiet) return settle(s, quiet);
       record.attempts = attempt;
       const outbound: OutboundMessage = { sendId: record.send_id, recipient: record.recipient!, sender: record.sender!, message: s.message, attempt };
       const outcome = await o.limiter.schedule(() => callProvider(o.provider, outbound));
@@ -138,7 +144,7 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
       const existing = inRun.get(record.send_id);
       if (existing) {
         const resumable = !draft.verdict && ((existing.status === 'deferred' && existing.reason === 'run_aborted') || (existing.status === 'unknown' && o.resendUnknown));
-        if (resumable && !o.dryRun) sendable.push({ record: { ...record, attempts: Number(existing.attempts) }, message: draft.message!, existing: true });
+        if (resumable && !o.dryRun) sendable.push({ record: { ...record, attempts: Number(existing.attempts) }, message: draft.message!, existing: true, timeZone: draft.timeZone });
         continue; // already accounted for in this run
       }
       const earlier = draft.verdict ? undefined : prior.statusOf(record.idempotency_key);
@@ -148,12 +154,12 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
         verdict = { status: 'duplicate', reason: 'earlier_outcome_unknown', detail: 'an earlier run may have sent it; use --resend-unknown to send again' };
       }
       if (!verdict && o.dryRun) verdict = { status: 'planned', reason: null };
-      if (!verdict && pastDeadline(created)) verdict = { status: 'deferred', reason: 'past_deadline', detail: `not sent after ${o.job.delivery.not_after} ${o.job.timezone}` };
+      if (!verdict) verdict = outsideHours(record.recipient!, draft.timeZone, created) ?? undefined;
       if (verdict) {
         Object.assign(record, { status: verdict.status, reason: verdict.reason, error_code: verdict.errorCode ?? null, error_detail: verdict.detail ?? null });
         settled.push(record);
       } else {
-        sendable.push({ record, message: draft.message!, existing: false });
+        sendable.push({ record, message: draft.message!, existing: false, timeZone: draft.timeZone });
       }
     }
     return { settled, sendable };

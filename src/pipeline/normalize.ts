@@ -21,6 +21,7 @@ export function hasConsent(value: unknown): boolean {
 
 export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<Row[]>): AsyncGenerator<Draft[]> {
   const { key, phone, consent, default_region: region } = job.audience;
+  const zoneColumn = job.delivery.recipient_timezone;
   // In-run dedupe: typed-array sets, small at millions of rows (E.164 digits fit a double).
   const seenKeys = new StringHashSet();
   const seenRecipients = new IntegerSet();
@@ -32,6 +33,7 @@ export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<
       const rawKey = row[key];
       const rowKey = rawKey === null || rawKey === undefined || String(rawKey) === '' ? `#${ordinal}` : String(rawKey);
       const draft: Draft = { ordinal: ordinal++, rowKey, row, recipient: null };
+      if (zoneColumn) draft.timeZone = row[zoneColumn] === null || row[zoneColumn] === undefined ? null : String(row[zoneColumn]);
       drafts.push(draft);
       if (rowKey.startsWith('#')) {
         draft.verdict = { status: 'rejected', reason: 'missing_key', detail: `column ${key} is empty; this row is keyed by its position` };

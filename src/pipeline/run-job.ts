@@ -37,6 +37,8 @@ export interface RunOptions {
   /** Aborting it stops the run gracefully: no new rows, in-flight sends settle, status aborted. */
   stop?: AbortSignal;
   onProgress?: (tally: Tally) => void;
+  /** The clock for sending hours and timestamps (tests fix it). */
+  now?: () => Date;
   /** Called once the run row exists (before the first send): the run API answers with it. */
   onStarted?: (run: { run_id: string; run_key: string; resumed: boolean }) => void;
 }
@@ -96,7 +98,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
       const settled = dispatch(rendered, {
         job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, wh: o.wh, writer,
         provider: o.provider, limiter: o.limiters.get(job.message.provider, job.message.sender, job.delivery.rate_per_second ?? o.provider.defaultRatePerSecond),
-        ...(o.stop ? { stop: o.stop } : {}),
+        ...(o.stop ? { stop: o.stop } : {}), ...(o.now ? { now: o.now } : {}),
       });
       // The total comes from a count on its own connection: progress shows it when known, and
       // the first send never waits for it.

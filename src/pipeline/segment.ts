@@ -75,6 +75,8 @@ export function referencedColumns(loaded: LoadedJob): { path: string; column: st
   ];
   message.body.forEach((p, i) => p.column && refs.push({ path: `message.body.${i}.column`, column: p.column }));
   if (message.text?.column) refs.push({ path: 'message.text.column', column: message.text.column });
+  const zone = loaded.job.delivery.recipient_timezone;
+  if (zone) refs.push({ path: 'delivery.recipient_timezone', column: zone });
   if (message.header) {
     for (const [kind, source] of Object.entries(message.header)) {
       if (source.column) refs.push({ path: `message.header.${kind}.column`, column: source.column });

@@ -1,0 +1,65 @@
+/**
+ * Sending hours in the recipient's local time (`delivery.not_before` / `not_after`). The zone is,
+ * in order: the row's `delivery.recipient_timezone` column when it holds a valid IANA zone; else
+ * the zones of the number's country (libphonenumber-js for the country, countries-and-timezones
+ * for its zones), and where a country spans several zones a row goes only while every one of
+ * them is inside the hours — never at night anywhere the number may be; else the job's zone.
+ * A row outside the hours is deferred, never sent late.
+ */
+import { getCountry } from 'countries-and-timezones';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+
+export interface QuietHours {
+  /** Null when the recipient may be messaged now; else why not (for the row's detail). */
+  check(recipient: string, rowZone: string | null | undefined, now: Date): string | null;
+}
+
+export function quietHours(delivery: { not_before?: string | undefined; not_after?: string | undefined }, jobTimeZone: string): QuietHours | null {
+  if (!delivery.not_before && !delivery.not_after) return null;
+  const start = minutes(delivery.not_before ?? '00:00');
+  const end = delivery.not_after ? minutes(delivery.not_after) : 24 * 60;
+  const window = `${delivery.not_before ?? '00:00'}–${delivery.not_after ?? '24:00'}`;
+  const clocks = new Map<string, Intl.DateTimeFormat>();
+  const localTime = (zone: string, now: Date) => {
+    let clock = clocks.get(zone);
+    if (!clock) clocks.set(zone, (clock = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
+    return clock.format(now);
+  };
+  return {
+    check(recipient, rowZone, now) {
+      for (const zone of zonesOf(recipient, rowZone, jobTimeZone)) {
+        const local = localTime(zone, now);
+        const m = minutes(local);
+        if (m < start || m >= end) return `${local} in ${zone} is outside the sending hours ${window}`;
+      }
+      return null;
+    },
+  };
+}
+
+function zonesOf(recipient: string, rowZone: string | null | undefined, jobTimeZone: string): readonly string[] {
+  if (rowZone && isTimeZone(rowZone)) return [rowZone];
+  const country = parsePhoneNumberFromString(recipient)?.country;
+  const zones = country ? getCountry(country)?.timezones : undefined;
+  return zones && zones.length > 0 ? zones : [jobTimeZone];
+}
+
+const known = new Map<string, boolean>();
+export function isTimeZone(zone: string): boolean {
+  let ok = known.get(zone);
+  if (ok === undefined) {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: zone });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    known.set(zone, ok);
+  }
+  return ok;
+}
+
+function minutes(hhmm: string): number {
+  const [h, m] = hhmm.split(':').map(Number) as [number, number];
+  return h * 60 + m;
+}
