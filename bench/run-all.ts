@@ -6,10 +6,13 @@
  */
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+import { benchDispatchThroughput } from './dispatch-throughput.js';
 import { benchFirstSend } from './first-send.js';
 import { duckdbPackageVersion, printTable, RESULTS_FILE, writeResults, type BenchResult } from './lib.js';
 import { benchMemory } from './memory.js';
+import { benchPacing } from './pacing.js';
 import { benchSegmentThroughput } from './segment-throughput.js';
+import { benchWebhookIngest } from './webhook-ingest.js';
 
 async function duckdbVersion(): Promise<string> {
   const wh = await DuckDbWarehouse.open(':memory:');
@@ -46,6 +49,28 @@ await step('segment read + normalize + render', () => benchSegmentThroughput(qui
 await step('time to first send', () => benchFirstSend(quick ? 200_000 : 1_000_000, quick ? 2 : 5));
 // Two runs, not more: each takes ~2 minutes on the 2-core bench machine.
 await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 200_000 : 2_000_000, quick ? 1 : 2));
+// One bench, four results (1 status per POST: throughput, median and p99 latency; 100 per POST: throughput).
+// About 2 minutes; needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test).
+{
+  console.error('\nwebhook ingest into PostgreSQL');
+  const t = performance.now();
+  results.push(...(await benchWebhookIngest(quick ? 1 : 3, quick ? 4 : 8)));
+  console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+}
+// Pacing: 5/s for 10 s, 80/s and 1,000/s for 6 s each, then 80/s with a stall, herald and p-queue each: ~60 s.
+{
+  console.error('\npacing accuracy (herald limiter beside p-queue strict)');
+  const t = performance.now();
+  results.push(...(await benchPacing(1)));
+  console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+}
+// Dispatch throughput against a local Meta server (child process), DuckDB then PostgreSQL: ~2 minutes.
+{
+  console.error('\ndispatch throughput (meta → local server, outcomes landed)');
+  const t = performance.now();
+  results.push(...(await benchDispatchThroughput(quick ? 5_000 : 20_000, quick ? 1 : 3, quick ? 3_000 : 6_000)));
+  console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+}
 
 printTable(results);
 writeResults(results, { machine, total_s: Math.round((performance.now() - started) / 1000) });

@@ -2,7 +2,7 @@
  * Pacing: one limiter per (provider, sender). Two rules, both on the moments tasks really start:
  * - a sliding 1-second window: a task starts only while fewer than `rate` started in the last
  *   second, so no window ever holds more, even after the event loop stalls;
- * - a token bucket refilled at the rate, holding at most 10 ms worth (at least one): starts are
+ * - a token bucket refilled at the rate, holding at most 50 ms worth (at least two): starts are
  *   spread over the second instead of released a window at a time, so the variance of network
  *   latency cannot bunch them into more than `rate` arrivals per second at the provider (with
  *   whole windows released at once, a fake Meta counted 27 arrivals in a second at 20/s).
@@ -124,9 +124,13 @@ export class SlidingWindowLimiter implements RateLimiter {
   }
 }
 
-/** The bucket holds 10 ms worth of starts, at least two, so a late timer's lost time is made up. */
+/**
+ * The bucket holds 50 ms worth of starts, at least two: enough that a timer firing late on a busy
+ * machine loses no starts (with 10 ms worth, one 80/s run reached only 96.5% of the rate), small
+ * enough that starts stay spread over the second.
+ */
 function burst(rate: number): number {
-  return Math.max(2, Math.ceil(rate / 100));
+  return Math.max(2, Math.ceil(rate / 20));
 }
 
 export function createRateLimiter(ratePerSecond: number): RateLimiter {
