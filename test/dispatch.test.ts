@@ -265,3 +265,10 @@ describe('free-form text', () => {
     expect(() => JobSchema.parse({ ...base, message: { ...base.message, text: { value: 'hi' } } })).toThrow(/exactly one of .*template.* or .*text/);
   });
 });
+
+describe('default concurrency', () => {
+  it('is half a second of the rate, between 16 and 1,000', async () => {
+    const { defaultConcurrency } = await import('../src/pipeline/dispatch.js');
+    expect([5, 80, 200, 1000, 2500, 100_000].map(defaultConcurrency)).toEqual([16, 40, 100, 500, 1000, 1000]);
+  });
+});

@@ -103,7 +103,8 @@ export const JobSchema = z.strictObject({
   }),
   delivery: z.strictObject({
     rate_per_second: z.number().positive().max(1000).optional().describe('per sender; default: the provider\'s'),
-    concurrency: z.number().int().min(1).max(1000).default(64).describe('sends in flight at once; bounds unknowns after a crash'),
+    concurrency: z.number().int().min(1).max(1000).optional()
+      .describe('sends in flight at once; bounds unknowns after a crash (default: half a second of the rate, 16 to 1,000)'),
     dedupe: DedupeSchema.default('job'),
     not_before: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time such as 09:00').optional()
       .describe('no sends before this time of day in the recipient\'s zone'),
@@ -113,7 +114,7 @@ export const JobSchema = z.strictObject({
     max_failure_ratio: z.number().min(0).max(1).optional().describe('exit code 3 when failed / attempted exceeds it'),
   }).refine((d) => !d.not_before || !d.not_after || d.not_before < d.not_after, {
     message: 'not_before must be earlier than not_after', path: ['not_after'],
-  }).default({ concurrency: 64, dedupe: 'job' }),
+  }).default({ dedupe: 'job' }),
 });
 
 export type Job = z.infer<typeof JobSchema>;

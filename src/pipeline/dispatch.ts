@@ -43,6 +43,16 @@ export interface DispatchOptions {
   backoffMs?: (attempt: number) => number;
 }
 
+/**
+ * Sends in flight when the job does not say: half a second of the rate (16 to 1,000). Each send
+ * holds its place across the in-flight write, the provider's answer (100-300 ms for Meta) and the
+ * settlement, so a fixed window would cap the rate: 64 in flight at 200 ms is 320 msg/s at most.
+ * It is also the most sends a crash can leave unknown.
+ */
+export function defaultConcurrency(ratePerSecond: number): number {
+  return Math.min(1000, Math.max(16, Math.ceil(ratePerSecond / 2)));
+}
+
 /** Exponential backoff with full jitter: 0.5 s, 1 s, 2 s … capped at 30 s. */
 export function defaultBackoff(attempt: number): number {
   return Math.random() * Math.min(30_000, 500 * 2 ** (attempt - 1));
@@ -68,7 +78,7 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
     return why ? { status: 'deferred', reason: 'quiet_hours', detail: why } : null;
   };
   const prior = await loadPriorSends(o.wh, o.job.name, o.runId, dedupeSince(o.job.delivery.dedupe, now()));
-  const permits = new Semaphore(o.job.delivery.concurrency);
+  const permits = new Semaphore(o.job.delivery.concurrency ?? defaultConcurrency(o.limiter.ratePerSecond));
   const out = new Channel<SendRecord[]>();
   const inFlight = new Set<Promise<void>>();
   const fixRequests = new Map<string, number>();

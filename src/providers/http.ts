@@ -15,7 +15,7 @@ export interface HttpOptions {
   dispatcher?: Dispatcher;
   /** Headers and body must arrive within this many ms (default 15 s). */
   timeoutMs?: number;
-  /** Pool connections when herald makes the Pool (default 64). */
+  /** Pool connections when herald makes the Pool (default 128). */
   connections?: number;
   /** Sent with every request (auth). */
   headers?: Record<string, string>;
@@ -44,7 +44,7 @@ export class HttpClient {
     this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? new Pool(this.origin, { connections: options.connections ?? 64, pipelining: 1 });
+    this.dispatcher = options.dispatcher ?? new Pool(this.origin, { connections: options.connections ?? 128, pipelining: 1 });
   }
 
   async request(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpOutcome> {
