@@ -53,7 +53,7 @@ function inTurn(wh: Warehouse, work: () => Promise<void>): Promise<void> {
 }
 
 /** Batches written at once: PostgreSQL overlaps them on its pool; DuckDB has one writer anyway. */
-const WRITERS = { postgres: 4, duckdb: 1 } as const;
+const WRITERS = { postgres: 6, duckdb: 1 } as const;
 
 /**
  * Where providers hand events to be landed: concurrent callers share one batched write (group

@@ -19,7 +19,7 @@ export class PostgresWarehouse implements Warehouse {
 
   static async open(url: string): Promise<PostgresWarehouse> {
     const description = maskPassword(url);
-    const pool = new pg.Pool({ connectionString: url, max: 4, types: { getTypeParser } });
+    const pool = new pg.Pool({ connectionString: url, max: 10, types: { getTypeParser } });
     pool.on('error', () => undefined); // idle-client errors surface on the next query instead
     const warehouse = new PostgresWarehouse(pool, url, description);
     let client: pg.PoolClient;
