@@ -8,7 +8,8 @@ import { findSuppressed, hasSuppressions } from '../store/sends.store.js';
 import { IntegerSet, StringHashSet } from '../util/compact-set.js';
 import type { Draft } from '../types.js';
 import type { Row, Warehouse } from '../warehouse/warehouse.js';
-import { normalizePhone } from './phone.normalize.js';
+import type { PhoneResult } from './phone.normalize.js';
+import { createPhoneNormalizer, type PhoneNormalizer } from './phone.pool.js';
 
 const TRUE_WORDS = new Set(['true', 't', 'yes', 'y', '1', 'on']);
 
@@ -19,7 +20,7 @@ export function hasConsent(value: unknown): boolean {
   return typeof value === 'string' && TRUE_WORDS.has(value.trim().toLowerCase());
 }
 
-export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<Row[]>): AsyncGenerator<Draft[]> {
+export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<Row[]>, phones: PhoneNormalizer = createPhoneNormalizer()): AsyncGenerator<Draft[]> {
   const { key, phone, consent, default_region: region } = job.audience;
   const zoneColumn = job.delivery.recipient_timezone;
   // In-run dedupe: typed-array sets, small at millions of rows (E.164 digits fit a double).
@@ -27,46 +28,69 @@ export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<
   const seenRecipients = new IntegerSet();
   const suppressions = suppressionLookup(wh);
   let ordinal = 0;
-  for await (const rows of chunks) {
-    const drafts: Draft[] = [];
-    for (const row of rows) {
-      const rawKey = row[key];
-      const rowKey = rawKey === null || rawKey === undefined || String(rawKey) === '' ? `#${ordinal}` : String(rawKey);
-      const draft: Draft = { ordinal: ordinal++, rowKey, row, recipient: null };
-      if (zoneColumn) draft.timeZone = row[zoneColumn] === null || row[zoneColumn] === undefined ? null : String(row[zoneColumn]);
-      drafts.push(draft);
-      if (rowKey.startsWith('#')) {
-        draft.verdict = { status: 'rejected', reason: 'missing_key', detail: `column ${key} is empty; this row is keyed by its position` };
-        continue;
+  // Chunks ahead: their phones are parsed (on a worker thread) while this one is processed.
+  const source = chunks[Symbol.asyncIterator]();
+  const ahead: { rows: Row[]; parsed: Promise<PhoneResult[]> }[] = [];
+  const readAhead = async () => {
+    const next = await source.next();
+    if (next.done) return false;
+    const parsed = phones.normalize(next.value.map((r) => r[phone]), region);
+    parsed.catch(() => undefined); // awaited below, in order; this only marks it handled meanwhile
+    ahead.push({ rows: next.value, parsed });
+    return true;
+  };
+  try {
+    while (ahead.length < LOOKAHEAD && (await readAhead()));
+    while (ahead.length > 0) {
+      const { rows, parsed } = ahead.shift()!;
+      const results = await parsed;
+      await readAhead();
+      const drafts: Draft[] = [];
+      for (const [i, row] of rows.entries()) {
+        const rawKey = row[key];
+        const rowKey = rawKey === null || rawKey === undefined || String(rawKey) === '' ? `#${ordinal}` : String(rawKey);
+        const draft: Draft = { ordinal: ordinal++, rowKey, row, recipient: null };
+        if (zoneColumn) draft.timeZone = row[zoneColumn] === null || row[zoneColumn] === undefined ? null : String(row[zoneColumn]);
+        drafts.push(draft);
+        if (rowKey.startsWith('#')) {
+          draft.verdict = { status: 'rejected', reason: 'missing_key', detail: `column ${key} is empty; this row is keyed by its position` };
+          continue;
+        }
+        if (!seenKeys.add(rowKey)) {
+          draft.repeatsKey = true;
+          draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: `${key} ${rowKey} appears earlier in the segment` };
+          continue;
+        }
+        const normalized = results[i]!;
+        if (!normalized.ok) {
+          draft.verdict = { status: 'rejected', reason: normalized.reason, detail: normalized.detail };
+          continue;
+        }
+        draft.recipient = normalized.e164;
+        if (!hasConsent(row[consent])) {
+          draft.verdict = { status: 'suppressed', reason: 'no_consent', detail: `${consent} is ${JSON.stringify(row[consent] ?? null)}` };
+          continue;
+        }
+        if (!seenRecipients.add(Number(normalized.e164.slice(1)))) {
+          draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as an earlier row of the segment' };
+        }
       }
-      if (!seenKeys.add(rowKey)) {
-        draft.repeatsKey = true;
-        draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: `${key} ${rowKey} appears earlier in the segment` };
-        continue;
+      const open = drafts.filter((d) => !d.verdict && d.recipient);
+      const suppressed = await suppressions(open.map((d) => d.recipient!));
+      for (const d of open) {
+        const reason = suppressed.get(d.recipient!);
+        if (reason) d.verdict = { status: 'suppressed', reason: 'opted_out', detail: reason };
       }
-      const parsed = normalizePhone(row[phone], region);
-      if (!parsed.ok) {
-        draft.verdict = { status: 'rejected', reason: parsed.reason, detail: parsed.detail };
-        continue;
-      }
-      draft.recipient = parsed.e164;
-      if (!hasConsent(row[consent])) {
-        draft.verdict = { status: 'suppressed', reason: 'no_consent', detail: `${consent} is ${JSON.stringify(row[consent] ?? null)}` };
-        continue;
-      }
-      if (!seenRecipients.add(Number(parsed.e164.slice(1)))) {
-        draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as an earlier row of the segment' };
-      }
+      yield drafts;
     }
-    const open = drafts.filter((d) => !d.verdict && d.recipient);
-    const suppressed = await suppressions(open.map((d) => d.recipient!));
-    for (const d of open) {
-      const reason = suppressed.get(d.recipient!);
-      if (reason) d.verdict = { status: 'suppressed', reason: 'opted_out', detail: reason };
-    }
-    yield drafts;
+  } finally {
+    await phones.close();
+    await source.return?.();
   }
 }
+
+/** Chunks whose phones are parsed ahead of the one being processed. */
+const LOOKAHEAD = 3;
 
 /** How long "the suppressions table is empty" is trusted before it is asked again. */
 const EMPTY_RECHECK_MS = 10_000;
