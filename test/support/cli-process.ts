@@ -26,10 +26,15 @@ export interface Acceptance {
   wamid: string;
 }
 
-/** The sandbox's JSON-lines ledger: one line per acceptance, as a provider would record it. */
+/**
+ * The sandbox's JSON-lines ledger: one line per acceptance, as a provider would record it. Read
+ * while a child may be appending to it, so only complete lines count: the text after the last
+ * new line may be a line still being written.
+ */
 export function acceptances(ledger: string): Acceptance[] {
   if (!existsSync(ledger)) return [];
-  return readFileSync(ledger, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Acceptance);
+  const text = readFileSync(ledger, 'utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Acceptance);
 }
 
 export async function waitFor(condition: () => boolean, what: string, output: () => string, timeoutMs = 60_000): Promise<void> {
