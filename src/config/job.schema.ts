@@ -5,6 +5,7 @@
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { isTimeZone } from '../util/time-zone.js';
 
 const identifier = z.string().regex(/^[a-z0-9_]+$/, 'use lowercase letters, digits and _ only');
 const column = z.string().min(1, 'name a column of the segment query');
@@ -122,12 +123,3 @@ export type BodyParam = z.infer<typeof BodyParamSchema>;
 export type HeaderSpec = z.infer<typeof HeaderSchema>;
 export type ButtonSpec = z.infer<typeof ButtonSchema>;
 export type Dedupe = z.infer<typeof DedupeSchema>;
-
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -3,7 +3,7 @@
  * request is the provider's own, then turn its body into herald events — every event of it, with
  * shapes herald does not know landed as `other` with their raw payload, never dropped.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { safeEqual } from '../util/safe-equal.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { eventId, type ProviderEvent } from './event.js';
 import { digest } from './fields.js';
@@ -31,12 +31,6 @@ export interface WebhookAdapter {
 }
 
 /** Constant-time equality of two secrets (different lengths are unequal, in constant time too). */
-export function safeEqual(given: string, expected: string): boolean {
-  const a = Buffer.from(given, 'utf8');
-  const b = Buffer.from(expected, 'utf8');
-  // Compare against itself on a length mismatch, so the time does not depend on where they differ.
-  return timingSafeEqual(a.length === b.length ? a : b, b) && a.length === b.length;
-}
 
 export interface SharedSecretConfig {
   webhook_secret?: string | undefined;

@@ -147,7 +147,8 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
   const classify = async (batch: Draft[]): Promise<{ settled: SendRecord[]; sendable: Sendable[] }> => {
     const created = now();
     const entries = batch.map((d) => ({ draft: d, record: baseRecord(o, d, created) }));
-    const inRun = o.resumed ? indexBy(await findSendsInRun(o.wh, o.runId, entries.map((e) => e.record.send_id)), (p) => p.send_id) : new Map<string, PriorSend>();
+    const inRun = new Map<string, PriorSend>(
+      o.resumed ? (await findSendsInRun(o.wh, o.runId, entries.map((e) => e.record.send_id))).map((p) => [p.send_id, p]) : []);
     const settled: SendRecord[] = [];
     const sendable: Sendable[] = [];
     for (const { draft, record } of entries) {
@@ -244,9 +245,6 @@ function baseRecord(o: DispatchOptions, d: Draft, created: Date): SendRecord {
   };
 }
 
-function indexBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T> {
-  return new Map(items.map((item) => [key(item), item]));
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

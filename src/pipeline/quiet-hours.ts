@@ -8,6 +8,7 @@
  */
 import { getCountry } from 'countries-and-timezones';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { isTimeZone } from '../util/time-zone.js';
 
 export interface QuietHours {
   /** Null when the recipient may be messaged now; else why not (for the row's detail). */
@@ -42,21 +43,6 @@ function zonesOf(recipient: string, rowZone: string | null | undefined, jobTimeZ
   const country = parsePhoneNumberFromString(recipient)?.country;
   const zones = country ? getCountry(country)?.timezones : undefined;
   return zones && zones.length > 0 ? zones : [jobTimeZone];
-}
-
-const known = new Map<string, boolean>();
-export function isTimeZone(zone: string): boolean {
-  let ok = known.get(zone);
-  if (ok === undefined) {
-    try {
-      new Intl.DateTimeFormat('en', { timeZone: zone });
-      ok = true;
-    } catch {
-      ok = false;
-    }
-    known.set(zone, ok);
-  }
-  return ok;
 }
 
 function minutes(hhmm: string): number {

@@ -5,12 +5,12 @@
  * Both need `Authorization: Bearer <HERALD_API_TOKEN>`, compared in constant time. The same run
  * key answers with the same run, so a workflow may retry its POST freely.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { JobNotFound } from '../runs/job-catalog.js';
 import { JobBusy, type RunService } from '../runs/run-service.js';
+import { safeEqual } from '../util/safe-equal.js';
 import type { Route, RouteReply, RouteRequest } from './router.js';
 
 const TriggerSchema = z.strictObject({
@@ -21,10 +21,9 @@ const TriggerSchema = z.strictObject({
 });
 
 export function runRoutes(service: RunService, apiToken: string | undefined, logger: Logger): Route[] {
-  const authorized = bearerCheck(apiToken);
   const guard = (handle: (r: RouteRequest) => Promise<RouteReply>) => async (r: RouteRequest): Promise<RouteReply> => {
     if (!apiToken) return { status: 401, body: { error: 'the run API is off: set HERALD_API_TOKEN on the server' } };
-    if (!authorized(r.req.headers.authorization)) return { status: 401, headers: { 'www-authenticate': 'Bearer' }, body: { error: 'missing or wrong bearer token' } };
+    if (!safeEqual(/^Bearer\s+(.+)$/i.exec(r.req.headers.authorization ?? '')?.[1] ?? '', apiToken)) return { status: 401, headers: { 'www-authenticate': 'Bearer' }, body: { error: 'missing or wrong bearer token' } };
     return handle(r);
   };
   return [
@@ -62,13 +61,4 @@ export function runRoutes(service: RunService, apiToken: string | undefined, log
       }),
     },
   ];
-}
-
-/** Constant-time comparison of the presented bearer token with the configured one. */
-function bearerCheck(token: string | undefined): (header: string | undefined) => boolean {
-  const want = createHash('sha256').update(token ?? '').digest();
-  return (header) => {
-    const presented = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '';
-    return timingSafeEqual(createHash('sha256').update(presented).digest(), want) && token !== undefined;
-  };
 }

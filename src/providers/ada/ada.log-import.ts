@@ -13,6 +13,7 @@ import type { ConsentRules } from '../../consent/rules.js';
 import { type EventType, type ProviderEvent } from '../../events/event.js';
 import { e164, parseTime } from '../../events/fields.js';
 import { adaEventId } from './ada.webhook.js';
+import { isTimeZone } from '../../util/time-zone.js';
 
 export type LogField = keyof AdaConfig['log_columns'];
 
@@ -192,11 +193,7 @@ function lineEvent(record: string[], index: Record<LogField, number>, zone: stri
 }
 
 function assertZone(zone: string): void {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-  } catch {
-    throw new LogFormatError(`unknown time zone "${zone}" (an IANA name such as Asia/Singapore or UTC)`);
-  }
+  if (!isTimeZone(zone)) throw new LogFormatError(`unknown time zone "${zone}" (an IANA name such as Asia/Singapore or UTC)`);
 }
 
 /** `YYYY-MM-DD HH:mm[:ss[.fff]]` (or with `/`) as wall time in `zone`; null for anything else. */

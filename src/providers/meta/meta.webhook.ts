@@ -12,7 +12,8 @@ import { consentEvent } from '../../consent/events.js';
 import type { ConsentRules } from '../../consent/rules.js';
 import { eventId, type EventType, type ProviderEvent } from '../../events/event.js';
 import { digest, e164, isObject, list, parseTime, text, type Json } from '../../events/fields.js';
-import { otherEvent, safeEqual, type ParsedWebhook, type WebhookAdapter, type WebhookRequest } from '../../events/webhook.js';
+import { safeEqual } from '../../util/safe-equal.js';
+import { otherEvent, type ParsedWebhook, type WebhookAdapter, type WebhookRequest } from '../../events/webhook.js';
 import { metaStatusEvent, type MetaStatus } from './meta.status.js';
 
 /** The user stopped marketing messages: a permanent failure that becomes a suppression. */
