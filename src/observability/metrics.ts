@@ -50,8 +50,15 @@ const landingLag = new Histogram({
   registers: [registry],
 });
 
-export function recordSend(provider: string, status: string, count = 1): void {
-  sends.inc({ provider, status }, count);
+/** Counts settled sends; a batch becomes one increment per (provider, status), not one per row. */
+export function recordSends(records: readonly { provider: string; status: string }[]): void {
+  const counts = new Map<string, Map<string, number>>();
+  for (const { provider, status } of records) {
+    let byStatus = counts.get(provider);
+    if (!byStatus) counts.set(provider, (byStatus = new Map()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+  }
+  for (const [provider, byStatus] of counts) for (const [status, n] of byStatus) sends.inc({ provider, status }, n);
 }
 
 export function recordProviderRequest(provider: string, outcome: string, seconds: number): void {

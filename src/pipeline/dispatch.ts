@@ -14,7 +14,7 @@ import { loadPriorSends } from '../store/prior-sends.js';
 import { findSendsInRun, type PriorSend } from '../store/sends.store.js';
 import type { SendsWriter } from '../store/sends.writer.js';
 import type { Draft, RenderedMessage, SendRecord, Verdict } from '../types.js';
-import { recordProviderRequest, recordSend } from '../observability/metrics.js';
+import { recordProviderRequest, recordSends } from '../observability/metrics.js';
 import { Channel } from '../util/channel.js';
 import { Semaphore } from '../util/semaphore.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -88,7 +88,7 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
   const settle = async (s: Sendable, verdict: Verdict, extra: Partial<SendRecord> = {}) => {
     Object.assign(s.record, { status: verdict.status, reason: verdict.reason, error_code: verdict.errorCode ?? null, error_detail: verdict.detail ?? null }, extra);
     await o.writer.settle([s.record]);
-    recordSend(s.record.provider, s.record.status);
+    recordSends([s.record]);
     out.push([s.record]);
   };
 
@@ -182,7 +182,7 @@ export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptio
       const { settled, sendable } = await classify(batch);
       if (settled.length > 0) {
         await o.writer.insert(settled);
-        for (const r of settled) recordSend(r.provider, r.status);
+        recordSends(settled);
         out.push(settled);
       }
       for (const s of sendable) {

@@ -55,19 +55,25 @@ export function rowRenderer(job: Job): (row: Record<string, unknown>) => RenderR
   if (!template) return textRenderer(text!);
   const locale = template.language.replace('_', '-');
   const formats = formatters(locale, job.timezone);
+  // Per job, not per row: labels for messages, the keys of `variables`, the template reference.
+  const templateRef = { name: template.name, language: template.language };
+  const bodyParts = body.map((spec, i) => ({ spec, key: `body.${spec.name ?? i + 1}`, label: `message.body.${i}${spec.name ? ` "${spec.name}"` : ''}` }));
+  const buttonParts = buttons.map((spec) => ({
+    spec, key: `button.${spec.index}`, label: `message.buttons.${spec.index}.${spec.url_suffix ? 'url_suffix' : 'quick_reply_payload'}`,
+  }));
   return (row) => {
     const variables: Record<string, string> = {};
     try {
       const message: RenderedMessage = {
-        template: { name: template.name, language: template.language },
-        body: body.map((spec, i) => {
-          const param = bodyParam(spec, i, row, formats);
-          variables[`body.${spec.name ?? i + 1}`] = param.text;
+        template: templateRef,
+        body: bodyParts.map(({ spec, key, label }) => {
+          const param = bodyParam(spec, label, row, formats);
+          variables[key] = param.text;
           return param;
         }),
-        buttons: buttons.map((spec) => {
-          const button = buttonParam(spec, row);
-          variables[`button.${spec.index}`] = button.kind === 'url' ? button.text : button.payload;
+        buttons: buttonParts.map(({ spec, key, label }) => {
+          const button = buttonParam(spec, label, row);
+          variables[key] = button.kind === 'url' ? button.text : button.payload;
           return button;
         }),
       };
@@ -159,35 +165,34 @@ function textValue(source: { column?: string | undefined; value?: string | numbe
   return value instanceof Date ? value.toISOString() : String(value);
 }
 
-function bodyParam(spec: BodyParam, index: number, row: Record<string, unknown>, f: Formatters): TemplateParam {
-  const label = `message.body.${index}${spec.name ? ` "${spec.name}"` : ''}`;
+function bodyParam(spec: BodyParam, label: string, row: Record<string, unknown>, f: Formatters): TemplateParam {
   const value = rawValue(spec, row, label);
-  const named = spec.name ? { name: spec.name } : {};
   let param: TemplateParam;
   switch (spec.type) {
     case 'text':
-      param = { kind: 'text', ...named, text: value instanceof Date ? value.toISOString() : String(value) };
+      param = { kind: 'text', text: value instanceof Date ? value.toISOString() : String(value) };
       break;
     case 'number':
-      param = { kind: 'text', ...named, text: f.number(toNumber(value, spec, label)) };
+      param = { kind: 'text', text: f.number(toNumber(value, spec, label)) };
       break;
     case 'currency': {
       const amount = toNumber(value, spec, label);
-      param = { kind: 'currency', ...named, text: f.currency(amount, spec.currency!), code: spec.currency!, amount1000: Math.round(amount * 1000) };
+      param = { kind: 'currency', text: f.currency(amount, spec.currency!), code: spec.currency!, amount1000: Math.round(amount * 1000) };
       break;
     }
     case 'date':
-      param = { kind: 'date_time', ...named, text: f.date(toDate(value, spec, label)) };
+      param = { kind: 'date_time', text: f.date(toDate(value, spec, label)) };
       break;
   }
-  checkText(param.text, LIMITS.bodyParam, describe(label, spec));
+  if (spec.name) param.name = spec.name;
+  checkText(param.text, LIMITS.bodyParam, label, spec);
   return param;
 }
 
 function headerParam(spec: HeaderSpec, row: Record<string, unknown>): HeaderParam {
   if ('text' in spec) {
     const text = textValue(spec.text, row, 'message.header.text');
-    checkText(text, LIMITS.headerText, describe('message.header.text', spec.text));
+    checkText(text, LIMITS.headerText, 'message.header.text', spec.text);
     return spec.text.name ? { kind: 'text', name: spec.text.name, text } : { kind: 'text', text };
   }
   const kind = 'image' in spec ? 'image' : 'video' in spec ? 'video' : 'document';
@@ -199,22 +204,23 @@ function headerParam(spec: HeaderSpec, row: Record<string, unknown>): HeaderPara
   return { kind, link };
 }
 
-function buttonParam(spec: ButtonSpec, row: Record<string, unknown>): ButtonParam {
-  if (spec.url_suffix) return { index: spec.index, kind: 'url', text: textValue(spec.url_suffix, row, `message.buttons.${spec.index}.url_suffix`) };
-  return { index: spec.index, kind: 'quick_reply', payload: textValue(spec.quick_reply_payload!, row, `message.buttons.${spec.index}.quick_reply_payload`) };
+function buttonParam(spec: ButtonSpec, label: string, row: Record<string, unknown>): ButtonParam {
+  if (spec.url_suffix) return { index: spec.index, kind: 'url', text: textValue(spec.url_suffix, row, label) };
+  return { index: spec.index, kind: 'quick_reply', payload: textValue(spec.quick_reply_payload!, row, label) };
 }
 
 // Meta refuses parameter text with new lines, tabs or more than four spaces in a row (error 132000).
 const FORBIDDEN_WHITESPACE = /[\n\r\t]| {5,}/;
 
-function checkText(text: string, limit: number, label: string): void {
+/** `label` and `source` name the parameter in the row's reason (built only for a rejected row). */
+function checkText(text: string, limit: number, label: string, source: { column?: string | undefined }): void {
   // Code points never outnumber UTF-16 units: count them only when the value could be too long.
   const length = text.length > limit ? codePoints(text) : text.length;
   if (length > limit) {
-    throw new RowProblem({ status: 'rejected', reason: 'variable_too_long', detail: `${label} is ${length} characters; the limit is ${limit}` });
+    throw new RowProblem({ status: 'rejected', reason: 'variable_too_long', detail: `${describe(label, source)} is ${length} characters; the limit is ${limit}` });
   }
   if (FORBIDDEN_WHITESPACE.test(text)) {
-    throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${label} contains a new line, a tab or more than 4 spaces in a row, which WhatsApp refuses` });
+    throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${describe(label, source)} contains a new line, a tab or more than 4 spaces in a row, which WhatsApp refuses` });
   }
 }
 

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { GroupCommit } from '../src/util/group-commit.js';
+
+/** A write that records its batches and finishes when told to. */
+function recordingWrite() {
+  const batches: number[][] = [];
+  const finishers: ((err?: Error) => void)[] = [];
+  const write = (items: readonly number[]) => new Promise<void>((resolve, reject) => {
+    batches.push([...items]);
+    finishers.push((err) => (err ? reject(err) : resolve()));
+  });
+  return { batches, finishers, write };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('GroupCommit', () => {
+  it('carries the calls of one tick in one write, and the calls made during it in the next', async () => {
+    const w = recordingWrite();
+    const commit = new GroupCommit<number>(w.write);
+    const first = [commit.add([1, 2]), commit.add([3])];
+    await tick();
+    expect(w.batches).toEqual([[1, 2, 3]]);
+    const second = [commit.add([4]), commit.add([5, 6])];
+    await tick();
+    expect(w.batches).toHaveLength(1); // one writer: the next batch waits for the first
+    w.finishers[0]!();
+    await Promise.all(first);
+    await tick();
+    expect(w.batches).toEqual([[1, 2, 3], [4, 5, 6]]);
+    w.finishers[1]!();
+    await Promise.all(second);
+  });
+
+  it('resolves a call only once the write carrying it is done', async () => {
+    const w = recordingWrite();
+    const commit = new GroupCommit<number>(w.write);
+    let done = false;
+    const call = commit.add([1]).then(() => (done = true));
+    await tick();
+    await tick();
+    expect(done).toBe(false);
+    w.finishers[0]!();
+    await call;
+    expect(done).toBe(true);
+  });
+
+  it('rejects the callers of a failed write, and only them', async () => {
+    const w = recordingWrite();
+    const commit = new GroupCommit<number>(w.write);
+    const failed = commit.add([1]);
+    await tick();
+    const later = commit.add([2]);
+    w.finishers[0]!(new Error('disk full'));
+    await expect(failed).rejects.toThrow('disk full');
+    await tick();
+    w.finishers[1]!();
+    await expect(later).resolves.toBeUndefined();
+  });
+
+  it('caps a batch at maxBatch items without splitting a call', async () => {
+    const w = recordingWrite();
+    const commit = new GroupCommit<number>(w.write, () => 3, 4);
+    const calls = [commit.add([1, 2, 3]), commit.add([4, 5]), commit.add([6, 7, 8, 9, 10, 11]), commit.add([12])];
+    await tick();
+    expect(w.batches).toEqual([[1, 2, 3], [4, 5], [6, 7, 8, 9, 10, 11]]);
+    for (const finish of w.finishers.splice(0)) finish();
+    await tick();
+    await tick();
+    expect(w.batches[3]).toEqual([12]);
+    w.finishers[0]!();
+    await Promise.all(calls);
+  });
+
+  it('idle waits for pending and running writes', async () => {
+    const w = recordingWrite();
+    const commit = new GroupCommit<number>(w.write);
+    await commit.idle(); // nothing to wait for
+    void commit.add([1]);
+    let idle = false;
+    const waiting = commit.idle().then(() => (idle = true));
+    await tick();
+    expect(idle).toBe(false);
+    w.finishers[0]!();
+    await waiting;
+    expect(idle).toBe(true);
+  });
+
+  it('resolves an empty call at once, without a write', async () => {
+    const w = recordingWrite();
+    await new GroupCommit<number>(w.write).add([]);
+    expect(w.batches).toEqual([]);
+  });
+});
