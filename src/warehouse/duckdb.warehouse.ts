@@ -8,23 +8,30 @@ import {
   type DuckDBAppender, type DuckDBConnection, type DuckDBResult, type DuckDBType, type DuckDBValue,
 } from '@duckdb/node-api';
 import { WarehouseError, errorMessage } from '../errors.js';
+import { MemoryPhases, sizeInBytes } from './duckdb.memory.js';
 import { migrationStatements, stripTrailingSemicolon } from './migrate.js';
 import type { ColumnSpec, TableSpec } from './tables.js';
 import type { Row, RowStream, SqlValue, Warehouse } from './warehouse.js';
 
 const DEFAULT_MEMORY_LIMIT = '128MB';
+/** The limit while rows stream (see duckdb.memory.ts); herald's own setting, not DuckDB's. */
+const DEFAULT_STREAMING_MEMORY_LIMIT = '32MB';
 
 export class DuckDbWarehouse implements Warehouse {
   readonly kind = 'duckdb' as const;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly locks = new Set<string>();
   private readonly staged = new Set<string>();
+  private readonly memory: MemoryPhases;
 
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly writer: DuckDBConnection,
     readonly description: string,
-  ) {}
+    limits: { query: string; streaming: string | null },
+  ) {
+    this.memory = new MemoryPhases((limit) => this.serial(async () => void (await this.writer.run(`SET memory_limit = '${limit}'`))), limits.query, limits.streaming);
+  }
 
   /**
    * `path` is a file name or `:memory:`; `settings` are DuckDB's (memory_limit, threads, …).
@@ -32,9 +39,13 @@ export class DuckDbWarehouse implements Warehouse {
    * pipeline that must stay small, and DuckDB spills to disk past the limit.
    */
   static async open(path: string, settings: Record<string, string> = {}): Promise<DuckDbWarehouse> {
+    const { streaming_memory_limit: streaming = DEFAULT_STREAMING_MEMORY_LIMIT, ...duckdbSettings } = settings;
+    // Freed memory goes back to the OS on time, not only when the allocator is next busy.
+    const config = { memory_limit: DEFAULT_MEMORY_LIMIT, allocator_background_threads: 'true', ...duckdbSettings };
+    const limits = { query: config.memory_limit, streaming: streamingLimit(config.memory_limit, streaming) };
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(path, { memory_limit: DEFAULT_MEMORY_LIMIT, ...settings });
+      instance = await DuckDBInstance.create(path, config);
     } catch (err) {
       const message = errorMessage(err);
       if (/lock/i.test(message)) {
@@ -45,20 +56,23 @@ export class DuckDbWarehouse implements Warehouse {
       }
       throw new WarehouseError(`cannot open DuckDB warehouse ${path}: ${message}`, { cause: err });
     }
-    const warehouse = new DuckDbWarehouse(instance, await instance.connect(), `duckdb:${path}`);
+    const warehouse = new DuckDbWarehouse(instance, await instance.connect(), `duckdb:${path}`, limits);
     for (const statement of migrationStatements('duckdb')) await warehouse.writer.run(statement);
     return warehouse;
   }
 
   // DuckDB's vector size (2,048 rows) sets the chunk size.
   async stream(sql: string, params: readonly SqlValue[], options: { columns?: readonly string[] } = {}): Promise<RowStream> {
-    const connection = await this.instance.connect();
-    const [values, types] = bind(params);
+    const phase = await this.memory.starting();
+    let connection: DuckDBConnection | undefined;
     let result: DuckDBResult;
     try {
+      connection = await this.instance.connect();
+      const [values, types] = bind(params);
       result = await connection.stream(sql, values, types);
     } catch (err) {
-      connection.closeSync();
+      connection?.closeSync();
+      phase.close();
       throw err;
     }
     const columns = result.deduplicatedColumnNames();
@@ -69,6 +83,7 @@ export class DuckDbWarehouse implements Warehouse {
       if (!closed) {
         closed = true;
         connection.closeSync();
+        phase.close();
       }
     };
     async function* chunks(): AsyncGenerator<Row[]> {
@@ -77,6 +92,7 @@ export class DuckDbWarehouse implements Warehouse {
         let next = result.fetchChunk();
         for (;;) {
           const chunk = await next;
+          phase.chunk();
           if (!chunk || chunk.rowCount === 0) return;
           next = result.fetchChunk();
           // Column by column, only the wanted ones, into one object per row.
@@ -191,9 +207,10 @@ export class DuckDbWarehouse implements Warehouse {
   private async append(qualified: string, columns: readonly ColumnSpec[], rows: readonly Row[]): Promise<void> {
     const [schema, table] = qualified.includes('.') ? qualified.split('.') as [string, string] : [undefined, qualified];
     const appender = await this.writer.createAppender(table, schema);
+    const timestamps = new TimestampCache();
     try {
       for (const row of rows) {
-        for (const column of columns) appendValue(appender, column, row[column.name]);
+        for (const column of columns) appendValue(appender, column, row[column.name], timestamps);
         appender.endRow();
       }
       appender.flushSync();
@@ -201,6 +218,30 @@ export class DuckDbWarehouse implements Warehouse {
       appender.closeSync();
     }
   }
+}
+
+/** A batch's rows mostly share their timestamps (created_at): one DuckDB value per distinct instant. */
+class TimestampCache {
+  private ms = NaN;
+  private value: DuckDBTimestampTZValue | null = null;
+
+  get(value: Date | string): DuckDBTimestampTZValue {
+    const ms = (value instanceof Date ? value : new Date(value)).getTime();
+    if (ms !== this.ms || !this.value) [this.ms, this.value] = [ms, timestampTz(ms)];
+    return this.value;
+  }
+}
+
+/** The streaming limit, or null when it would not be below the query limit (or either is unreadable). */
+function streamingLimit(queryLimit: string, streaming: string): string | null {
+  const below = sizeInBytes('streaming_memory_limit', streaming);
+  let query: number;
+  try {
+    query = sizeInBytes('memory_limit', queryLimit);
+  } catch {
+    return null; // a form DuckDB reads and herald does not: leave DuckDB's limit alone
+  }
+  return below < query ? streaming : null;
 }
 
 function oldest(rows: readonly Row[], column: string): Date | null {
@@ -214,19 +255,19 @@ function oldest(rows: readonly Row[], column: string): Date | null {
   return min === null ? null : new Date(min);
 }
 
-function appendValue(appender: DuckDBAppender, column: ColumnSpec, value: unknown): void {
+function appendValue(appender: DuckDBAppender, column: ColumnSpec, value: unknown, timestamps: TimestampCache): void {
   if (value === null || value === undefined) return appender.appendNull();
   switch (column.type) {
     case 'text': return appender.appendVarchar(String(value));
     case 'integer': return appender.appendBigInt(BigInt(Math.trunc(Number(value))));
     case 'boolean': return appender.appendBoolean(Boolean(value));
-    case 'timestamptz': return appender.appendTimestampTZ(timestampTz(value as Date | string));
+    case 'timestamptz': return appender.appendTimestampTZ(timestamps.get(value as Date | string));
     case 'json': return appender.appendVarchar(typeof value === 'string' ? value : JSON.stringify(value));
   }
 }
 
-function timestampTz(value: Date | string): DuckDBTimestampTZValue {
-  const ms = (value instanceof Date ? value : new Date(value)).getTime();
+function timestampTz(value: Date | string | number): DuckDBTimestampTZValue {
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : new Date(value).getTime();
   return new DuckDBTimestampTZValue(BigInt(ms) * 1000n);
 }
 

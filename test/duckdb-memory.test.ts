@@ -1,0 +1,90 @@
+/**
+ * DuckDB's memory follows the phase of streamed queries (src/warehouse/duckdb.memory.ts): the full
+ * limit while a query computes, the streaming limit while rows flow. Real DuckDB, on a file.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '../src/errors.js';
+import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+import type { RowStream } from '../src/warehouse/warehouse.js';
+
+// Fails with "Out of Memory" at 32MB and finishes at 128MB (DuckDB 1.5, measured): a stand-in for
+// a user's "latest row per customer" segment.
+const HEAVY = 'SELECT DISTINCT ON (k) k, pad FROM big ORDER BY k, pad';
+const HEAVY_ROWS = 300_000;
+
+let dir: string;
+let wh: DuckDbWarehouse;
+
+const limit = async (w: DuckDbWarehouse = wh) => (await w.query<{ v: string }>("SELECT current_setting('memory_limit') AS v"))[0]!.v;
+
+async function drain(stream: RowStream): Promise<number> {
+  let rows = 0;
+  for await (const chunk of stream.chunks) rows += chunk.length;
+  return rows;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'herald-duckdb-memory-'));
+  wh = await DuckDbWarehouse.open(join(dir, 'w.duckdb'), { memory_limit: '128MB', streaming_memory_limit: '32MB' });
+  await wh.query(`CREATE TABLE big AS SELECT 'k' || i AS k, repeat('x', 40) AS pad FROM range(${HEAVY_ROWS}) t(i)`);
+});
+
+afterAll(async () => {
+  await wh.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('DuckDB memory phases', () => {
+  it('the heavy query really needs the full limit', async () => {
+    const small = await DuckDbWarehouse.open(join(dir, 'w.duckdb.small'), { memory_limit: '32MB' });
+    try {
+      await small.query(`CREATE TABLE big AS SELECT 'k' || i AS k, repeat('x', 40) AS pad FROM range(${HEAVY_ROWS}) t(i)`);
+      await expect(small.stream(HEAVY, []).then(drain)).rejects.toThrow(/Out of Memory/);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('lowers the limit once rows flow, and raises it for a query that starts meanwhile', async () => {
+    const full = await limit();
+    const streaming = await wh.stream('SELECT k FROM big', []);
+    const rows = streaming.chunks[Symbol.asyncIterator]();
+    await rows.next();
+    await vi.waitFor(async () => expect(await limit()).not.toBe(full));
+    const lowered = await limit();
+    expect(lowered).toMatch(/^30\.\d MiB$/); // 32 MB
+
+    // Computed under the full limit although another stream is flowing; at 32MB it fails.
+    expect(await drain(await wh.stream(HEAVY, []))).toBe(HEAVY_ROWS);
+    await vi.waitFor(async () => expect(await limit()).toBe(lowered));
+
+    let rest = 1;
+    for (let next = await rows.next(); !next.done; next = await rows.next()) rest++;
+    expect(rest).toBeGreaterThan(1);
+    await streaming.close();
+  });
+
+  it('raises the limit again before the next streamed query computes', async () => {
+    expect(await limit()).toMatch(/^30\.\d MiB$/); // left lowered by the previous test
+    expect(await drain(await wh.stream(HEAVY, []))).toBe(HEAVY_ROWS);
+  });
+
+  it('stays at the full limit when the streaming limit is not below it', async () => {
+    const same = await DuckDbWarehouse.open(join(dir, 'same.duckdb'), { memory_limit: '32MB', streaming_memory_limit: '64MB' });
+    try {
+      const before = await limit(same);
+      await drain(await same.stream('SELECT * FROM range(10000)', []));
+      expect(await limit(same)).toBe(before);
+    } finally {
+      await same.close();
+    }
+  });
+
+  it('names the setting when the streaming limit is not a size', async () => {
+    await expect(DuckDbWarehouse.open(join(dir, 'bad.duckdb'), { streaming_memory_limit: 'lots' })).rejects.toThrow(ConfigError);
+    await expect(DuckDbWarehouse.open(join(dir, 'bad.duckdb'), { streaming_memory_limit: 'lots' })).rejects.toThrow(/streaming_memory_limit/);
+  });
+});
