@@ -3,7 +3,8 @@
  * embedded DuckDB: every row is decided and 2M `planned` rows land in herald.sends.
  * Target (DESIGN "Performance targets"): ≤ 300 MB RSS.
  * Each run is a child process (`node dist/bench/memory.js --child <db> <rows>`) on a fresh copy of
- * the segment file, so its RSS is its own; the child samples `process.memoryUsage().rss` every
+ * the segment file, so its RSS is its own, set up as `herald run` sets itself up (the CLI's heap
+ * tuning, the DuckDB defaults); the child samples `process.memoryUsage().rss` every
  * 50 ms while runJob runs and reports that peak, `process.resourceUsage().maxRSS` (the whole
  * child, wh.close() included), duration and rows/s.
  * Run alone: `npm run build && node dist/bench/memory.js [rows] [runs]`.
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { LimiterRegistry } from '../src/dispatch/limiter.js';
 import { silentLogger } from '../src/log.js';
 import { runJob } from '../src/pipeline/run-job.js';
+import { tuneHeapForStreaming } from '../src/util/heap-tuning.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
 import { benchJob, createSegmentDb, isMain, median, printTable, removeDir, result, StubProvider, tempDir, writeResults, type BenchResult } from './lib.js';
 
@@ -36,6 +38,7 @@ interface ChildReport {
 }
 
 async function child(path: string, rows: number): Promise<ChildReport> {
+  tuneHeapForStreaming(); // as the CLI's main() does
   const wh = await DuckDbWarehouse.open(path);
   const idleRss = process.memoryUsage().rss;
   let peakRss = idleRss;

@@ -12,6 +12,7 @@ import { runCommand } from './cli/run.command.js';
 import { serveCommand } from './cli/serve.command.js';
 import { validateCommand } from './cli/validate.command.js';
 import { ConfigError, HeraldError, errorMessage } from './errors.js';
+import { tuneHeapForStreaming } from './util/heap-tuning.js';
 
 const USAGE = `usage: herald <command> [options]
 
@@ -53,6 +54,7 @@ const COMMANDS: Record<string, { options: Options; run: (positionals: string[], 
 };
 
 export async function main(argv: string[]): Promise<number> {
+  tuneHeapForStreaming();
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);

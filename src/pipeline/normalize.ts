@@ -28,7 +28,8 @@ export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<
   const seenRecipients = new IntegerSet();
   const suppressions = suppressionLookup(wh);
   let ordinal = 0;
-  // Chunks ahead: their phones are parsed (on a worker thread) while this one is processed.
+  // Chunks ahead: their phones are parsed (on a worker thread) while this one is processed. Two keep
+  // the worker busy; each more holds another 2,048 rows alive (old-generation memory, bench/memory.ts).
   const source = chunks[Symbol.asyncIterator]();
   const ahead: { rows: Row[]; parsed: Promise<PhoneResult[]> }[] = [];
   const readAhead = async () => {
@@ -90,7 +91,7 @@ export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<
 }
 
 /** Chunks whose phones are parsed ahead of the one being processed. */
-const LOOKAHEAD = 3;
+const LOOKAHEAD = 2;
 
 /** How long "the suppressions table is empty" is trusted before it is asked again. */
 const EMPTY_RECHECK_MS = 10_000;

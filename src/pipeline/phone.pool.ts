@@ -18,10 +18,17 @@ export interface PhoneNormalizer {
 
 const WORKER_FILE = new URL('./phone.worker.js', import.meta.url);
 
+/**
+ * The worker holds libphonenumber's metadata and one chunk at a time (a few MB live). Without
+ * limits V8 gave it the main thread's heap sizing, ~40 MB of RSS; with these it takes ~15 MB
+ * and parses as fast (bench/memory.ts, bench/segment-throughput.ts).
+ */
+const WORKER_HEAP = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
+
 export function createPhoneNormalizer(): PhoneNormalizer {
   const compiled = WORKER_FILE.protocol === 'file:' && existsSync(fileURLToPath(WORKER_FILE));
   if (!compiled || availableParallelism() < 2 || process.env.HERALD_PHONE_WORKER === '0') return inline();
-  const worker = new Worker(WORKER_FILE);
+  const worker = new Worker(WORKER_FILE, { resourceLimits: WORKER_HEAP });
   worker.unref();
   const waiting = new Map<number, { resolve: (r: PhoneResult[]) => void; reject: (e: unknown) => void }>();
   let next = 0;
