@@ -72,6 +72,11 @@ export class MemoryPhases {
     };
   }
 
+  /** Resolves when no limit change is under way. */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
   private tryLower(): Promise<void> {
     return this.change(async () => {
       if (this.streamingLimit && !this.lowered && this.computing === 0) await this.apply(this.streamingLimit, true);

@@ -27,16 +27,19 @@ export class DuckDbWarehouse implements Warehouse {
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly writer: DuckDBConnection,
+    /** Where memory_limit changes run: beside the writer, so a ledger write never waits for one. */
+    private readonly control: DuckDBConnection,
     readonly description: string,
     limits: { query: string; streaming: string | null },
   ) {
-    this.memory = new MemoryPhases((limit) => this.serial(async () => void (await this.writer.run(`SET memory_limit = '${limit}'`))), limits.query, limits.streaming);
+    this.memory = new MemoryPhases(async (limit) => void (await this.control.run(`SET memory_limit = '${limit}'`)), limits.query, limits.streaming);
   }
 
   /**
-   * `path` is a file name or `:memory:`; `settings` are DuckDB's (memory_limit, threads, …).
-   * memory_limit defaults to 128MB, not DuckDB's 80% of RAM: herald shares its process with a
-   * pipeline that must stay small, and DuckDB spills to disk past the limit.
+   * `path` is a file name or `:memory:`; `settings` are DuckDB's (memory_limit, threads, …) plus
+   * herald's streaming_memory_limit (duckdb.memory.ts). memory_limit defaults to 128MB, not
+   * DuckDB's 80% of RAM: herald shares its process with a pipeline that must stay small, and
+   * DuckDB spills to disk past the limit.
    */
   static async open(path: string, settings: Record<string, string> = {}): Promise<DuckDbWarehouse> {
     const { streaming_memory_limit: streaming = DEFAULT_STREAMING_MEMORY_LIMIT, ...duckdbSettings } = settings;
@@ -56,7 +59,7 @@ export class DuckDbWarehouse implements Warehouse {
       }
       throw new WarehouseError(`cannot open DuckDB warehouse ${path}: ${message}`, { cause: err });
     }
-    const warehouse = new DuckDbWarehouse(instance, await instance.connect(), `duckdb:${path}`, limits);
+    const warehouse = new DuckDbWarehouse(instance, await instance.connect(), await instance.connect(), `duckdb:${path}`, limits);
     for (const statement of migrationStatements('duckdb')) await warehouse.writer.run(statement);
     return warehouse;
   }
@@ -173,6 +176,8 @@ export class DuckDbWarehouse implements Warehouse {
 
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
+    await this.memory.idle();
+    this.control.closeSync();
     this.writer.closeSync();
     this.instance.closeSync();
   }
