@@ -47,8 +47,8 @@ const step = async (label: string, bench: () => Promise<BenchResult>) => {
 
 await step('segment read + normalize + render', () => benchSegmentThroughput(quick ? 200_000 : 1_000_000, quick ? 1 : 3));
 await step('time to first send', () => benchFirstSend(quick ? 200_000 : 1_000_000, quick ? 2 : 5));
-// Two runs, not more: each takes ~2 minutes on the 2-core bench machine.
-await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 200_000 : 2_000_000, quick ? 1 : 2));
+// Three runs for a median: each takes ~40 s on the 2-core bench machine.
+await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 200_000 : 2_000_000, quick ? 1 : 3));
 // One bench, four results (1 status per POST: throughput, median and p99 latency; 100 per POST: throughput).
 // About 2 minutes; needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test).
 {
