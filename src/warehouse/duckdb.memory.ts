@@ -1,16 +1,16 @@
 /**
- * DuckDB's memory follows the phase of the queries herald streams: the full `memory_limit` while a
- * query computes (a sort, an aggregate or a DISTINCT ON needs it: at 32 MB they fail with "Out of
- * Memory" on a few million rows), and a small streaming limit once its rows flow, when the engine
- * only scans a result while herald appends to its ledger. Without the switch DuckDB's buffer pool
- * fills to the full limit with cached table blocks and keeps it for the whole send, which can take
- * hours (bench/memory.ts: ~100 MB of a 2,000,000-row dry run).
+ * With `streaming_memory_limit` set (off by default; see duckdb.warehouse.ts), DuckDB's memory
+ * follows the phase of the queries herald streams: the full `memory_limit` while a query computes
+ * (a sort, an aggregate or a DISTINCT ON needs it: at 32 MB they fail with "Out of Memory" on a
+ * few hundred thousand rows), and the smaller limit once its rows flow. Without it DuckDB's buffer
+ * pool fills to the full limit with cached table blocks for the whole run (bench/memory.ts: ~90 MB
+ * of a 2,000,000-row dry run).
  *
  * Lowering is best effort: DuckDB refuses while a result holds more than the smaller limit pinned
  * (a sorted result), and the phase keeps the full limit and tries again later. A streamed query
- * raises the limit back before it runs. Between runs the streaming limit stays: herald's own
- * statements (ledger writes, counts, checkpoints) need little, and an idle `herald serve` should
- * not sit on a query-sized cache; a freshly opened warehouse starts at the full limit.
+ * raises the limit back before it runs. Between runs the streaming limit stays, so an idle
+ * `herald serve` does not sit on a query-sized cache; a freshly opened warehouse starts at the
+ * full limit.
  */
 import { ConfigError } from '../errors.js';
 
