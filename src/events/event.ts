@@ -1,8 +1,8 @@
 /** Provider events (DESIGN "Tables": `herald.events`) and the one code path that lands them. */
-import { createHash } from 'node:crypto';
 import { applyConsent } from '../consent/apply.js';
 import { recordEventsLanded } from '../observability/metrics.js';
 import { GroupCommit } from '../util/group-commit.js';
+import { hexDigest } from '../util/hex-digest.js';
 import { EVENTS } from '../warehouse/tables.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
@@ -28,7 +28,7 @@ export interface ProviderEvent {
 
 /** The same (provider, message, type, time) is the same event, however often it is delivered. */
 export function eventId(provider: string, parts: readonly (string | number | null | undefined)[]): string {
-  return createHash('sha256').update([provider, ...parts.map((p) => p ?? '')].join('\u001f')).digest('hex').slice(0, 32);
+  return hexDigest([provider, ...parts.map((p) => String(p ?? ''))], 32);
 }
 
 /**

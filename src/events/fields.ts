@@ -2,7 +2,7 @@
  * Small readers for vendor JSON, shared by the webhook parsers: vendor payloads are `unknown`
  * until a field is read, and a missing or oddly typed field reads as null, never as a crash.
  */
-import { createHash } from 'node:crypto';
+import { hexDigest } from '../util/hex-digest.js';
 
 export type Json = Record<string, unknown>;
 
@@ -58,5 +58,5 @@ export function parseTime(v: unknown): Date | null {
 
 /** A short stable digest of a JSON value, for event ids of events that carry no id of their own. */
 export function digest(v: unknown): string {
-  return createHash('sha256').update(JSON.stringify(v) ?? '').digest('hex').slice(0, 24);
+  return hexDigest([JSON.stringify(v) ?? ''], 24);
 }

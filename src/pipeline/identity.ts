@@ -1,11 +1,6 @@
 /** Deterministic ids: the same row in the same job (and scope) always gets the same keys. */
-import { hash } from 'node:crypto';
+import { hexDigest as digest } from '../util/hex-digest.js';
 import type { Dedupe } from '../config/job.schema.js';
-
-/** One-shot sha256 (two per row at millions of rows: no Hash object per call). */
-function digest(parts: readonly string[], length: number): string {
-  return hash('sha256', parts.join('\u001f'), 'hex').slice(0, length);
-}
 
 /** hash(job, row key, dedupe scope): a re-run finds the keys it already sent. */
 export function idempotencyKey(job: string, rowKey: string, dedupe: Dedupe, runId: string): string {

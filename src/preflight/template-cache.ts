@@ -3,11 +3,11 @@
  * limited (Meta: about 200 calls an hour per app and WABA), and validate, run and templates list
  * would otherwise each call them.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Provider, ProviderTemplate } from '../providers/provider.js';
+import { hexDigest } from '../util/hex-digest.js';
 
 export const TEMPLATE_CACHE_TTL_MS = 10 * 60_000;
 
@@ -26,7 +26,7 @@ export async function approvedTemplates(
   options: { refresh?: boolean; dir?: string; now?: number } = {},
 ): Promise<{ templates: ProviderTemplate[]; fromCache: boolean }> {
   const dir = options.dir ?? process.env.HERALD_CACHE_DIR ?? join(tmpdir(), 'herald-cache');
-  const file = join(dir, `templates-${provider.name}-${createHash('sha256').update(account).digest('hex').slice(0, 16)}.json`);
+  const file = join(dir, `templates-${provider.name}-${hexDigest([account], 16)}.json`);
   const now = options.now ?? Date.now();
   if (!options.refresh) {
     try {
