@@ -50,13 +50,8 @@ class Set64 {
     if (a === 0 && b === 0) return this.hasZero;
     const table = this.tables[a >>> (32 - PARTITION_BITS)];
     if (!table) return false;
-    const slots = table.length >>> 1;
-    for (let i = b % slots; ; i = i + 1 === slots ? 0 : i + 1) {
-      const h = table[2 * i]!;
-      const l = table[2 * i + 1]!;
-      if (h === a && l === b) return true;
-      if (h === 0 && l === 0) return false;
-    }
+    const i = probe(table, a, b);
+    return table[2 * i] !== 0 || table[2 * i + 1] !== 0; // (a, b) is never (0, 0) here
   }
 }
 
@@ -67,19 +62,23 @@ function newTable(): Table {
   return new Uint32Array(new ArrayBuffer(FIRST_SLOTS * 8, { maxByteLength: MAX_SLOTS * 8 }));
 }
 
-/** Puts (a, b) in the first free slot from its home (linear probing); false when already there. */
-function place(table: Uint32Array, a: number, b: number): boolean {
+/** The slot holding (a, b), or else the free slot where it belongs (linear probing from its home). */
+function probe(table: Uint32Array, a: number, b: number): number {
   const slots = table.length >>> 1;
   for (let i = b % slots; ; i = i + 1 === slots ? 0 : i + 1) {
     const h = table[2 * i]!;
     const l = table[2 * i + 1]!;
-    if (h === a && l === b) return false;
-    if (h === 0 && l === 0) {
-      table[2 * i] = a;
-      table[2 * i + 1] = b;
-      return true;
-    }
+    if ((h === a && l === b) || (h === 0 && l === 0)) return i;
   }
+}
+
+/** Puts (a, b) in its slot; false when it was already there. */
+function place(table: Uint32Array, a: number, b: number): boolean {
+  const i = probe(table, a, b);
+  if (table[2 * i] !== 0 || table[2 * i + 1] !== 0) return false;
+  table[2 * i] = a;
+  table[2 * i + 1] = b;
+  return true;
 }
 
 /** One copy, shared by every table's growth: the largest partition seen so far. */
