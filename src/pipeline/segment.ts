@@ -15,7 +15,7 @@ export async function openSegment(wh: Warehouse, loaded: LoadedJob, overrides: S
   const { sql, params } = bindSegmentSql(loaded, overrides);
   let stream: RowStream;
   try {
-    stream = await wh.stream(sql, params, { columns: [...new Set(referencedColumns(loaded).map((r) => r.column))] });
+    stream = await wh.stream(sql, params, { columns: [...new Set(referencedColumns(loaded).map((r) => r.column))], detached: true });
   } catch (err) {
     throw sqlError(loaded, err);
   }

@@ -5,7 +5,7 @@
  */
 import {
   BOOLEAN, DOUBLE, DuckDBInstance, JSDuckDBValueConverter, DuckDBTimestampTZValue, LIST, TIMESTAMPTZ, VARCHAR, listValue,
-  type DuckDBAppender, type DuckDBConnection, type DuckDBResult, type DuckDBType, type DuckDBValue,
+  type DuckDBAppender, type DuckDBConnection, type DuckDBDataChunk, type DuckDBType, type DuckDBValue,
 } from '@duckdb/node-api';
 import { WarehouseError, errorMessage } from '../errors.js';
 import { MemoryPhases, sizeInBytes } from './duckdb.memory.js';
@@ -65,45 +65,42 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   // DuckDB's vector size (2,048 rows) sets the chunk size.
-  async stream(sql: string, params: readonly SqlValue[], options: { columns?: readonly string[] } = {}): Promise<RowStream> {
+  async stream(sql: string, params: readonly SqlValue[], options: { columns?: readonly string[]; detached?: boolean } = {}): Promise<RowStream> {
     const phase = await this.memory.starting();
     let connection: DuckDBConnection | undefined;
-    let result: DuckDBResult;
+    let source: ChunkSource;
     try {
       connection = await this.instance.connect();
-      const [values, types] = bind(params);
-      result = await connection.stream(sql, values, types);
+      source = await (options.detached ? spooled : streamed)(connection, sql, params, options.columns);
     } catch (err) {
       connection?.closeSync();
       phase.close();
       throw err;
     }
-    const columns = result.deduplicatedColumnNames();
-    const wanted = options.columns ? new Set(options.columns) : null;
-    const picked = columns.map((name, index) => ({ name, index })).filter((c) => !wanted || wanted.has(c.name));
+    const { fields } = source;
     let closed = false;
     const close = async () => {
       if (!closed) {
         closed = true;
-        connection.closeSync();
+        connection.closeSync(); // a spool is a temp table: it goes with its connection
         phase.close();
       }
     };
     async function* chunks(): AsyncGenerator<Row[]> {
       try {
         // The next chunk is fetched (on DuckDB's thread) while the caller works on this one.
-        let next = result.fetchChunk();
+        let next = source.next();
         for (;;) {
           const chunk = await next;
           phase.chunk();
-          if (!chunk || chunk.rowCount === 0) return;
-          next = result.fetchChunk();
+          if (!chunk) return;
+          next = source.next();
           // Column by column, only the wanted ones, into one object per row.
-          const values = picked.map((c) => chunk.convertColumnValues(c.index, JSDuckDBValueConverter));
+          const values = fields.map((f) => chunk.convertColumnValues(f.index, JSDuckDBValueConverter));
           const rows: Row[] = new Array<Row>(chunk.rowCount);
           for (let r = 0; r < chunk.rowCount; r++) {
             const row: Row = {};
-            for (let c = 0; c < picked.length; c++) row[picked[c]!.name] = plain(values[c]![r]);
+            for (let c = 0; c < fields.length; c++) row[fields[c]!.name] = plain(values[c]![r]);
             rows[r] = row;
           }
           yield rows;
@@ -112,7 +109,7 @@ export class DuckDbWarehouse implements Warehouse {
         await close();
       }
     }
-    return { columns, chunks: chunks(), close };
+    return { columns: source.columns, chunks: chunks(), close };
   }
 
   async describe(sql: string, params: readonly SqlValue[]): Promise<string[]> {
@@ -223,6 +220,78 @@ export class DuckDbWarehouse implements Warehouse {
       appender.closeSync();
     }
   }
+}
+
+/** Where a stream's chunks come from, and which of their columns become row fields. */
+interface ChunkSource {
+  /** Every column of the query's result, as DuckDB names them (duplicates deduplicated). */
+  columns: string[];
+  /** A row field's name and the index of its column in each chunk. */
+  fields: { name: string; index: number }[];
+  /** The next non-empty chunk, or null after the last. */
+  next(): Promise<DuckDBDataChunk | null>;
+}
+
+/** Rows per page of a spool: four vectors per short read. */
+const SPOOL_PAGE_ROWS = 8192;
+
+/** The query's own result, read as it is computed: its transaction stays open until the last chunk. */
+async function streamed(connection: DuckDBConnection, sql: string, params: readonly SqlValue[], wanted?: readonly string[]): Promise<ChunkSource> {
+  const [values, types] = bind(params);
+  const result = await connection.stream(sql, values, types);
+  const columns = result.deduplicatedColumnNames();
+  return {
+    columns,
+    fields: pick(columns, wanted),
+    next: async () => {
+      const chunk = await result.fetchChunk();
+      return chunk && chunk.rowCount > 0 ? chunk : null;
+    },
+  };
+}
+
+/**
+ * The query's wanted columns copied into a temp table (its spool), then read in pages by rowid,
+ * each page its own short transaction. A query held open for a whole run pins every row version
+ * the run's ledger writes create: DuckDB cannot clean them up while an older transaction lives,
+ * and settlements slowed from 4 s to 178 s per 1,000 (BENCHMARKS.md). The copy is one pass in
+ * DuckDB (~0.1 s per million rows) and spills to the temp directory past the memory limit; a
+ * temp table lives in the connection's own catalog, so reading it holds nothing in the file's.
+ */
+async function spooled(connection: DuckDBConnection, sql: string, params: readonly SqlValue[], wanted?: readonly string[]): Promise<ChunkSource> {
+  const [values, types] = bind(params);
+  const query = stripTrailingSemicolon(sql);
+  // LIMIT 0 is planned, not run: the columns without computing the rows twice.
+  const columns = (await connection.runAndReadAll(`SELECT * FROM (\n${query}\n) AS herald_segment LIMIT 0`, values, types)).deduplicatedColumnNames();
+  const fields = pick(columns, wanted);
+  // By position: a duplicated column name would be ambiguous by name.
+  const list = fields.length > 0 ? fields.map((f) => `#${f.index + 1} AS ${quoteIdentifier(f.name)}`).join(', ') : 'NULL AS herald_nothing';
+  const created = await connection.runAndReadAll(`CREATE TEMP TABLE herald_spool AS SELECT ${list} FROM (\n${query}\n) AS herald_segment`, values, types);
+  const rowCount = Number(created.getRows()[0]?.[0] ?? 0);
+  let from = 0;
+  let page: DuckDBDataChunk[] = [];
+  return {
+    columns,
+    fields: fields.map((f, index) => ({ name: f.name, index })),
+    next: async () => {
+      while (page.length === 0) {
+        if (from >= rowCount) return null;
+        const result = await connection.run(`SELECT * FROM herald_spool WHERE rowid >= ${from} AND rowid < ${from + SPOOL_PAGE_ROWS}`);
+        from += SPOOL_PAGE_ROWS;
+        page = Array.from({ length: result.chunkCount }, (_, i) => result.getChunk(i)).filter((c) => c.rowCount > 0);
+      }
+      return page.shift()!;
+    },
+  };
+}
+
+function pick(columns: readonly string[], wanted?: readonly string[]): { name: string; index: number }[] {
+  const keep = wanted ? new Set(wanted) : null;
+  return columns.map((name, index) => ({ name, index })).filter((c) => !keep || keep.has(c.name));
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /** A batch's rows mostly share their timestamps (created_at): one DuckDB value per distinct instant. */

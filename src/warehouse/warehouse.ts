@@ -23,8 +23,12 @@ export interface Warehouse {
   /**
    * Runs a read query and streams its rows; SQL errors surface here, before the first row.
    * With `columns`, rows carry only those of them (the rest is never converted to JS values).
+   * `detached`: the caller reads slowly while it writes herald's tables (a run's segment), so the
+   * query must not stay open meanwhile. DuckDB copies the result to a temp table and reads it in
+   * short pages (an open read there pins every version the writes create); PostgreSQL's MVCC is
+   * not slowed by an open cursor, which keeps streaming.
    */
-  stream(sql: string, params: readonly SqlValue[], options?: { columns?: readonly string[]; chunkRows?: number }): Promise<RowStream>;
+  stream(sql: string, params: readonly SqlValue[], options?: { columns?: readonly string[]; chunkRows?: number; detached?: boolean }): Promise<RowStream>;
   /** Column names of a query's result, without reading its rows. */
   describe(sql: string, params: readonly SqlValue[]): Promise<string[]>;
   query<T extends object = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
