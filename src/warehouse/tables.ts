@@ -79,6 +79,9 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
     // arrival order (events come out of order and twice, and `delivered` may never come when
     // `read` does). Replied: an inbound message whose context is this send's message, or any
     // inbound from the recipient after this send and before the next send to them.
+    // Joins are plain equalities (NULL matches nothing): a condition on one side only, such as
+    // `s.provider_message_id IS NOT NULL`, turned DuckDB's hash join into a nested loop, and the
+    // funnel of a 300,000-send run took 140 s instead of 0.2 s.
     name: 'message_status',
     sql: `
       WITH accepted AS (
@@ -115,7 +118,7 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
         r.replied_at,
         min(CASE WHEN e.event_type = 'clicked' THEN e.occurred_at END) AS clicked_at
       FROM herald.sends s
-      LEFT JOIN herald.events e ON e.provider_message_id = s.provider_message_id AND s.provider_message_id IS NOT NULL
+      LEFT JOIN herald.events e ON e.provider_message_id = s.provider_message_id
       LEFT JOIN replied r ON r.send_id = s.send_id
       GROUP BY s.send_id, s.run_id, s.job, s.row_key, s.recipient, s.provider, s.provider_message_id, s.status, s.sent_at, r.replied_at`,
   },
