@@ -18,7 +18,7 @@ const HEAVY_ROWS = 300_000;
 let dir: string;
 let wh: DuckDbWarehouse;
 
-const limit = async (w: DuckDbWarehouse = wh) => (await w.query<{ v: string }>("SELECT current_setting('memory_limit') AS v"))[0]!.v;
+const limit = (w: DuckDbWarehouse = wh) => w.memoryLimit();
 
 async function drain(stream: RowStream): Promise<number> {
   let rows = 0;
@@ -39,18 +39,20 @@ afterAll(async () => {
 
 describe('DuckDB memory phases', () => {
   it('the heavy query really needs the full limit', async () => {
-    const small = await DuckDbWarehouse.open(join(dir, 'w.duckdb.small'), { memory_limit: '32MB' });
+    const small = await DuckDbWarehouse.open(join(dir, 'w.duckdb.small'), { memory_limit: '32MB', streaming_memory_limit: 'off' });
     try {
       await small.query(`CREATE TABLE big AS SELECT 'k' || i AS k, repeat('x', 40) AS pad FROM range(${HEAVY_ROWS}) t(i)`);
       await expect(small.stream(HEAVY, []).then(drain)).rejects.toThrow(/Out of Memory/);
+      await expect(small.query(`SELECT count(*) AS n FROM (${HEAVY})`)).rejects.toThrow(/Out of Memory/);
     } finally {
       await small.close();
     }
   });
 
   it('lowers the limit once rows flow, and raises it for a query that starts meanwhile', async () => {
-    const full = await limit();
     const streaming = await wh.stream('SELECT k FROM big', []);
+    const full = await limit();
+    expect(full).toMatch(/^122\.\d MiB$/); // 128 MB while the query computes
     const rows = streaming.chunks[Symbol.asyncIterator]();
     await rows.next();
     await vi.waitFor(async () => expect(await limit()).not.toBe(full));
@@ -70,6 +72,32 @@ describe('DuckDB memory phases', () => {
   it('raises the limit again before the next streamed query computes', async () => {
     expect(await limit()).toMatch(/^30\.\d MiB$/); // left lowered by the previous test
     expect(await drain(await wh.stream(HEAVY, []))).toBe(HEAVY_ROWS);
+  });
+
+  it('computes a query() under the full limit while rows flow at the streaming limit', async () => {
+    const streaming = await wh.stream('SELECT k FROM big', []);
+    await streaming.chunks[Symbol.asyncIterator]().next();
+    await vi.waitFor(async () => expect(await limit()).toMatch(/^30\.\d MiB$/));
+    // A report's aggregate over a heavy join: fails at 32MB (first test), succeeds here.
+    const [row] = await wh.query<{ n: number }>(`SELECT count(*) AS n FROM (${HEAVY})`);
+    expect(row!.n).toBe(HEAVY_ROWS);
+    await streaming.close();
+  });
+
+  it('is on by default at 32MB, and `off` keeps the full limit', async () => {
+    const byDefault = await DuckDbWarehouse.open(join(dir, 'default.duckdb'));
+    const off = await DuckDbWarehouse.open(join(dir, 'off.duckdb'), { streaming_memory_limit: 'off' });
+    try {
+      const full = await limit(off);
+      await drain(await byDefault.stream('SELECT * FROM range(10000)', []));
+      await drain(await off.stream('SELECT * FROM range(10000)', []));
+      await vi.waitFor(async () => expect(await limit(byDefault)).toMatch(/^30\.\d MiB$/));
+      expect(await limit(off)).toBe(full);
+      expect(full).toMatch(/^122\.\d MiB$/); // 128MB
+    } finally {
+      await byDefault.close();
+      await off.close();
+    }
   });
 
   it('stays at the full limit when the streaming limit is not below it', async () => {

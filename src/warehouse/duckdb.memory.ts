@@ -1,16 +1,19 @@
 /**
- * With `streaming_memory_limit` set (off by default; see duckdb.warehouse.ts), DuckDB's memory
- * follows the phase of the queries herald streams: the full `memory_limit` while a query computes
- * (a sort, an aggregate or a DISTINCT ON needs it: at 32 MB they fail with "Out of Memory" on a
- * few hundred thousand rows), and the smaller limit once its rows flow. Without it DuckDB's buffer
- * pool fills to the full limit with cached table blocks for the whole run (bench/memory.ts: ~90 MB
- * of a 2,000,000-row dry run).
+ * `streaming_memory_limit` (32MB by default, `off` to turn it off): DuckDB's memory follows the
+ * phase of herald's queries. The full `memory_limit` while any query computes (a sort, an
+ * aggregate, a DISTINCT ON or a report's joins need it: at 32 MB they fail with "Out of Memory"
+ * on a few hundred thousand rows), and the smaller limit while a segment's rows only flow and
+ * the ledger is written. Without it DuckDB's buffer pool fills to the full limit with cached
+ * table blocks for the whole run (bench/memory.ts: ~90 MB of a 2,000,000-row dry run).
  *
  * Lowering is best effort: DuckDB refuses while a result holds more than the smaller limit pinned
- * (a sorted result), and the phase keeps the full limit and tries again later. A streamed query
- * raises the limit back before it runs. Between runs the streaming limit stays, so an idle
- * `herald serve` does not sit on a query-sized cache; a freshly opened warehouse starts at the
- * full limit.
+ * (a sorted result), and the phase keeps the full limit and tries again later. A query raises the
+ * limit back before it runs. Between runs the streaming limit stays, so an idle `herald serve`
+ * does not sit on a query-sized cache; a freshly opened warehouse starts at the full limit.
+ *
+ * It was opt-in until segments were read detached (duckdb.warehouse.ts `spooled`): with the
+ * segment query held open, every settlement's old row versions piled up in DuckDB's transaction
+ * memory, which at 32MB spilled to disk and slowed sends to a quarter of their rate.
  */
 import { ConfigError } from '../errors.js';
 

@@ -14,6 +14,8 @@ import type { ColumnSpec, TableSpec } from './tables.js';
 import type { Row, RowStream, SqlValue, Warehouse } from './warehouse.js';
 
 const DEFAULT_MEMORY_LIMIT = '128MB';
+/** DuckDB's limit while only rows flow (duckdb.memory.ts); at 16MB ledger commits failed. */
+const DEFAULT_STREAMING_LIMIT = '32MB';
 
 export class DuckDbWarehouse implements Warehouse {
   readonly kind = 'duckdb' as const;
@@ -40,12 +42,10 @@ export class DuckDbWarehouse implements Warehouse {
    * DuckDB spills to disk past the limit.
    */
   static async open(path: string, settings: Record<string, string> = {}): Promise<DuckDbWarehouse> {
-    // Opt-in: at 32-64MB a real send through the sandbox ran at a quarter of its rate (DuckDB
-    // spilled to its temp directory; cause not yet found), while a dry run is unaffected.
-    const { streaming_memory_limit: streaming, ...duckdbSettings } = settings;
+    const { streaming_memory_limit: streaming = DEFAULT_STREAMING_LIMIT, ...duckdbSettings } = settings;
     // Freed memory goes back to the OS on time, not only when the allocator is next busy.
     const config = { memory_limit: DEFAULT_MEMORY_LIMIT, allocator_background_threads: 'true', ...duckdbSettings };
-    const limits = { query: config.memory_limit, streaming: streaming === undefined ? null : streamingLimit(config.memory_limit, streaming) };
+    const limits = { query: config.memory_limit, streaming: streaming.trim().toLowerCase() === 'off' ? null : streamingLimit(config.memory_limit, streaming) };
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(path, config);
@@ -121,12 +121,18 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
-  query<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return this.serial(async () => {
-      const [values, types] = bind(params);
-      const reader = await this.writer.runAndReadAll(sql, values, types);
-      return reader.getRowObjectsJS().map(toPlainRow) as T[];
-    });
+  /** Computes under the full memory limit, like a streamed query: reports join and aggregate whole tables. */
+  async query<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    const phase = await this.memory.starting();
+    try {
+      return await this.serial(async () => {
+        const [values, types] = bind(params);
+        const reader = await this.writer.runAndReadAll(sql, values, types);
+        return reader.getRowObjectsJS().map(toPlainRow) as T[];
+      });
+    } finally {
+      phase.close();
+    }
   }
 
   insert(table: TableSpec, rows: readonly Row[], options: { ignoreDuplicates?: boolean } = {}): Promise<void> {
@@ -161,6 +167,13 @@ export class DuckDbWarehouse implements Warehouse {
         await this.writer.run(`DELETE FROM ${stage}`);
       });
     });
+  }
+
+  /** DuckDB's memory_limit in force (as DuckDB prints it), read without raising it as query() would. */
+  async memoryLimit(): Promise<string> {
+    await this.memory.idle();
+    const reader = await this.control.runAndReadAll("SELECT current_setting('memory_limit') AS v");
+    return String(reader.getRows()[0]?.[0]);
   }
 
   async tryLock(name: string): Promise<(() => Promise<void>) | null> {
