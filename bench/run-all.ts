@@ -11,6 +11,7 @@ import { benchFirstSend } from './first-send.js';
 import { duckdbPackageVersion, printTable, RESULTS_FILE, writeResults, type BenchResult } from './lib.js';
 import { benchMemory } from './memory.js';
 import { benchPacing } from './pacing.js';
+import { benchReport } from './report.js';
 import { benchSegmentThroughput } from './segment-throughput.js';
 import { benchWebhookIngest } from './webhook-ingest.js';
 
@@ -49,6 +50,15 @@ await step('segment read + normalize + render', () => benchSegmentThroughput(qui
 await step('time to first send', () => benchFirstSend(quick ? 200_000 : 1_000_000, quick ? 2 : 5));
 // Three runs for a median: each takes ~40 s on the 2-core bench machine.
 await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 200_000 : 2_000_000, quick ? 1 : 3));
+// `herald report`'s queries (run_funnel, reasons) over one run of 1,000,000 sends with 2.3M events,
+// built by SQL in DuckDB, then in a fresh PostgreSQL database (BENCH_PG_URL, as below): ~3 minutes,
+// half of it building the PostgreSQL data.
+{
+  console.error('\nreport queries at scale (run_funnel, reasons)');
+  const t = performance.now();
+  results.push(...(await benchReport(quick ? 200_000 : 1_000_000, quick ? 1 : 3)));
+  console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+}
 // One bench, four results (1 status per POST: throughput, median and p99 latency; 100 per POST: throughput).
 // About 2 minutes; needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test).
 {
