@@ -24,7 +24,7 @@ async function timeBaseline(wh: DuckDbWarehouse): Promise<{ rows: number; ms: nu
 async function timePipeline(wh: DuckDbWarehouse): Promise<{ rows: number; ms: number; open: number }> {
   const loaded = benchJob('bench_throughput');
   const start = performance.now();
-  const segment = await openSegment(wh, loaded);
+  const segment = await openSegment(wh, loaded, { sending: true }); // a real run's path: spooled on DuckDB
   const drafts: AsyncIterable<Draft[]> = render(loaded.job, normalize(loaded.job, wh, segmentRows(segment)));
   let rows = 0;
   let open = 0;

@@ -64,7 +64,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   const { job } = o.loaded;
   const dryRun = o.dryRun ?? false;
   // Bad SQL or a missing column is a usage error (exit 2): raised before anything is written.
-  const segment = await openSegment(o.wh, o.loaded, o.params);
+  const segment = await openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: !dryRun });
   let release: (() => Promise<void>) | null;
   try {
     release = await o.wh.tryLock(`herald:job:${job.name}`);

@@ -10,12 +10,16 @@ import type { Row, RowStream, SqlValue, Warehouse } from '../warehouse/warehouse
 
 export type SegmentParams = Readonly<Record<string, SqlValue>>;
 
-/** Starts the query and checks that every column the job names is in its result. */
-export async function openSegment(wh: Warehouse, loaded: LoadedJob, overrides: SegmentParams = {}): Promise<RowStream> {
-  const { sql, params } = bindSegmentSql(loaded, overrides);
+/**
+ * Starts the query and checks that every column the job names is in its result. `sending`: the
+ * run will settle the ledger rows it writes while it reads, so the read must not hold the query
+ * open (Warehouse.stream `detached`); a dry run only inserts, and streams the query directly.
+ */
+export async function openSegment(wh: Warehouse, loaded: LoadedJob, o: { overrides?: SegmentParams; sending: boolean }): Promise<RowStream> {
+  const { sql, params } = bindSegmentSql(loaded, o.overrides);
   let stream: RowStream;
   try {
-    stream = await wh.stream(sql, params, { columns: [...new Set(referencedColumns(loaded).map((r) => r.column))], detached: true });
+    stream = await wh.stream(sql, params, { columns: [...new Set(referencedColumns(loaded).map((r) => r.column))], detached: o.sending });
   } catch (err) {
     throw sqlError(loaded, err);
   }
