@@ -75,84 +75,136 @@ export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS] as const;
  */
 export const VIEWS: readonly { name: string; sql: string }[] = [
   {
-    // Latest status per send by precedence failed > read > delivered > sent > accepted, never by
-    // arrival order (events come out of order and twice, and `delivered` may never come when
-    // `read` does). Replied: an inbound message whose context is this send's message, or any
-    // inbound from the recipient after this send and before the next send to them.
+    // One row per send. Latest status by precedence failed > read > delivered > sent > accepted,
+    // never by arrival order (events come out of order and twice, and `delivered` may never come
+    // when `read` does); delivered_at is the first `delivered` or `read`. Replied: an inbound
+    // message whose context is this send's message, or any inbound from the recipient after this
+    // send and before the next accepted send to them (in any run; of two sends at the same instant
+    // the one with the greater send_id is the later).
+    //
+    // Shaped for a 1,000,000-send run's funnel at DuckDB's 128MB and PostgreSQL's 4MB work_mem
+    // (bench/report.ts):
+    // - per_message: the events, aggregated per provider message id BEFORE the join, so that the
+    //   join to sends is 1:1 and nothing groups the joined rows. Grouping the join by every send
+    //   column instead needed 512MB on DuckDB and an on-disk sort of all joined rows on PostgreSQL.
+    //   `seen` has a bit per status event type (1 sent, 2 delivered, 4 read, 8 failed, 16 clicked).
+    // - recipient_replies: one window over a timeline per recipient of their accepted sends and
+    //   their inbound messages, sends first at the same instant. A send's next row is its first
+    //   reply if that row is an inbound message (then it is in the send's window) and no reply if
+    //   it is the next send. Only recipients who ever wrote in are on it. The window sees the
+    //   recipient's sends of every run (so no run filter gets in); it replaces a join of every
+    //   inbound message to every send to its recipient, which grew with their product.
+    // - `inbound` is a CTE inside recipient_replies, not at the top: used twice, it is scanned
+    //   once, and DuckDB, which drops unused columns and aggregates everywhere except around a
+    //   materialized CTE, then drops them from per_message and the scan of sends as well (at the
+    //   top it kept them all, and the funnel spilled three times as much).
+    // - A filter on run_id (run_funnel WHERE run_id = $1) reaches the scan of herald.sends s on
+    //   both engines (test/views-plan.test.ts); per_message and the replies are computed whole.
     // Joins are plain equalities (NULL matches nothing): a condition on one side only, such as
     // `s.provider_message_id IS NOT NULL`, turned DuckDB's hash join into a nested loop, and the
     // funnel of a 300,000-send run took 140 s instead of 0.2 s.
     name: 'message_status',
     sql: `
-      WITH accepted AS (
-        SELECT send_id, recipient, sent_at, lead(sent_at) OVER (PARTITION BY recipient ORDER BY sent_at) AS next_sent_at
-        FROM herald.sends
-        WHERE status = 'accepted' AND recipient IS NOT NULL AND sent_at IS NOT NULL
+      WITH per_message AS (
+        SELECT provider_message_id,
+          bit_or(CASE event_type WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 4 WHEN 'failed' THEN 8 WHEN 'clicked' THEN 16 ELSE 0 END) AS seen,
+          min(occurred_at) FILTER (WHERE event_type IN ('delivered', 'read')) AS delivered_at,
+          min(occurred_at) FILTER (WHERE event_type = 'read') AS read_at,
+          min(occurred_at) FILTER (WHERE event_type = 'failed') AS failed_at,
+          max(error_code) FILTER (WHERE event_type = 'failed') AS failure_code,
+          min(occurred_at) FILTER (WHERE event_type = 'clicked') AS clicked_at
+        FROM herald.events
+        GROUP BY provider_message_id
       ),
-      replies AS (
-        SELECT a.send_id, e.occurred_at
-        FROM accepted a JOIN herald.events e ON e.recipient = a.recipient AND e.event_type = 'inbound'
-        WHERE e.occurred_at >= a.sent_at AND (a.next_sent_at IS NULL OR e.occurred_at < a.next_sent_at)
-        UNION ALL
-        SELECT s.send_id, e.occurred_at
-        FROM herald.sends s JOIN herald.events e ON e.event_type = 'inbound' AND (e.payload->'context'->>'id') = s.provider_message_id
-        WHERE s.provider_message_id IS NOT NULL
+      context_replies AS (
+        SELECT payload->'context'->>'id' AS context_id, min(occurred_at) AS replied_at
+        FROM herald.events
+        WHERE event_type = 'inbound'
+        GROUP BY payload->'context'->>'id'
       ),
-      replied AS (SELECT send_id, min(occurred_at) AS replied_at FROM replies GROUP BY send_id)
+      recipient_replies AS (
+        WITH inbound AS (
+          SELECT recipient, occurred_at FROM herald.events WHERE event_type = 'inbound'
+        ),
+        timeline AS (
+          SELECT recipient, sent_at AS moment, 0 AS kind, send_id, CAST(NULL AS TIMESTAMPTZ) AS inbound_at
+          FROM herald.sends
+          WHERE status = 'accepted' AND sent_at IS NOT NULL AND recipient IN (SELECT recipient FROM inbound)
+          UNION ALL
+          SELECT recipient, occurred_at, 1, NULL, occurred_at
+          FROM inbound
+          WHERE recipient IS NOT NULL AND occurred_at IS NOT NULL
+        )
+        SELECT send_id, min(replied_at) AS replied_at
+        FROM (SELECT send_id, lead(inbound_at) OVER (PARTITION BY recipient ORDER BY moment, kind, send_id) AS replied_at FROM timeline) t
+        WHERE send_id IS NOT NULL AND replied_at IS NOT NULL
+        GROUP BY send_id
+      )
       SELECT s.send_id, s.run_id, s.job, s.row_key, s.recipient, s.provider, s.provider_message_id, s.status AS send_status,
         CASE
           WHEN s.status <> 'accepted' THEN s.status
-          WHEN max(CASE WHEN e.event_type = 'failed' THEN 1 ELSE 0 END) = 1 THEN 'failed'
-          WHEN max(CASE WHEN e.event_type = 'read' THEN 1 ELSE 0 END) = 1 THEN 'read'
-          WHEN max(CASE WHEN e.event_type = 'delivered' THEN 1 ELSE 0 END) = 1 THEN 'delivered'
-          WHEN max(CASE WHEN e.event_type = 'sent' THEN 1 ELSE 0 END) = 1 THEN 'sent'
+          WHEN (m.seen & 8) <> 0 THEN 'failed'
+          WHEN (m.seen & 4) <> 0 THEN 'read'
+          WHEN (m.seen & 2) <> 0 THEN 'delivered'
+          WHEN (m.seen & 1) <> 0 THEN 'sent'
           ELSE 'accepted'
         END AS status,
-        s.sent_at,
-        min(CASE WHEN e.event_type IN ('delivered', 'read') THEN e.occurred_at END) AS delivered_at,
-        min(CASE WHEN e.event_type = 'read' THEN e.occurred_at END) AS read_at,
-        min(CASE WHEN e.event_type = 'failed' THEN e.occurred_at END) AS failed_at,
-        max(CASE WHEN e.event_type = 'clicked' THEN 1 ELSE 0 END) = 1 AS clicked,
-        max(CASE WHEN e.event_type = 'failed' THEN e.error_code END) AS failure_code,
-        r.replied_at IS NOT NULL AS replied,
-        r.replied_at,
-        min(CASE WHEN e.event_type = 'clicked' THEN e.occurred_at END) AS clicked_at
+        s.sent_at, m.delivered_at, m.read_at, m.failed_at,
+        coalesce((m.seen & 16) <> 0, false) AS clicked,
+        m.failure_code,
+        least(c.replied_at, r.replied_at) IS NOT NULL AS replied,
+        least(c.replied_at, r.replied_at) AS replied_at,
+        m.clicked_at
       FROM herald.sends s
-      LEFT JOIN herald.events e ON e.provider_message_id = s.provider_message_id
-      LEFT JOIN replied r ON r.send_id = s.send_id
-      GROUP BY s.send_id, s.run_id, s.job, s.row_key, s.recipient, s.provider, s.provider_message_id, s.status, s.sent_at, r.replied_at`,
+      LEFT JOIN per_message m ON m.provider_message_id = s.provider_message_id
+      LEFT JOIN context_replies c ON c.context_id = s.provider_message_id
+      LEFT JOIN recipient_replies r ON r.send_id = s.send_id`,
   },
   {
     // Rates: delivered, read, clicked and replied per accepted send; failed per attempted send
-    // (accepted, or failed when sending).
+    // (accepted, or failed when sending). The sends are counted per run before the join to
+    // herald.runs, so nothing carries the run's columns through a million rows; a filter on
+    // run_id reaches herald.sends through the join.
     name: 'run_funnel',
     sql: `
       SELECT r.run_id, r.job, r.run_key, r.status AS run_status, r.dry_run, r.started_at, r.finished_at,
-        count(m.send_id) AS audience,
-        count(*) FILTER (WHERE m.send_status = 'rejected') AS rejected,
-        count(*) FILTER (WHERE m.send_status = 'suppressed') AS suppressed,
-        count(*) FILTER (WHERE m.send_status = 'duplicate') AS duplicate,
-        count(*) FILTER (WHERE m.send_status = 'planned') AS planned,
-        count(*) FILTER (WHERE m.send_status = 'accepted') AS accepted,
-        count(*) FILTER (WHERE m.status IN ('delivered', 'read')) AS delivered,
-        count(*) FILTER (WHERE m.status = 'read') AS read,
-        count(*) FILTER (WHERE m.status = 'failed') AS failed,
-        count(*) FILTER (WHERE m.send_status = 'deferred') AS deferred,
-        count(*) FILTER (WHERE m.send_status = 'unknown') AS unknown,
-        count(*) FILTER (WHERE m.clicked) AS clicked,
-        CAST(count(*) FILTER (WHERE m.status IN ('delivered', 'read')) AS DOUBLE PRECISION)
-          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS delivery_rate,
-        CAST(count(*) FILTER (WHERE m.status = 'read') AS DOUBLE PRECISION)
-          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS read_rate,
-        count(*) FILTER (WHERE m.replied) AS replied,
-        CAST(count(*) FILTER (WHERE m.status = 'failed') AS DOUBLE PRECISION)
-          / NULLIF(count(*) FILTER (WHERE m.send_status IN ('accepted', 'failed')), 0) AS failure_rate,
-        CAST(count(*) FILTER (WHERE m.clicked) AS DOUBLE PRECISION)
-          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS click_rate,
-        CAST(count(*) FILTER (WHERE m.replied) AS DOUBLE PRECISION)
-          / NULLIF(count(*) FILTER (WHERE m.send_status = 'accepted'), 0) AS reply_rate
+        coalesce(m.audience, 0) AS audience,
+        coalesce(m.rejected, 0) AS rejected,
+        coalesce(m.suppressed, 0) AS suppressed,
+        coalesce(m.duplicate, 0) AS duplicate,
+        coalesce(m.planned, 0) AS planned,
+        coalesce(m.accepted, 0) AS accepted,
+        coalesce(m.delivered, 0) AS delivered,
+        coalesce(m.read, 0) AS read,
+        coalesce(m.failed, 0) AS failed,
+        coalesce(m.deferred, 0) AS deferred,
+        coalesce(m.unknown, 0) AS unknown,
+        coalesce(m.clicked, 0) AS clicked,
+        CAST(m.delivered AS DOUBLE PRECISION) / NULLIF(m.accepted, 0) AS delivery_rate,
+        CAST(m.read AS DOUBLE PRECISION) / NULLIF(m.accepted, 0) AS read_rate,
+        coalesce(m.replied, 0) AS replied,
+        CAST(m.failed AS DOUBLE PRECISION) / NULLIF(m.attempted, 0) AS failure_rate,
+        CAST(m.clicked AS DOUBLE PRECISION) / NULLIF(m.accepted, 0) AS click_rate,
+        CAST(m.replied AS DOUBLE PRECISION) / NULLIF(m.accepted, 0) AS reply_rate
       FROM herald.runs r
-      LEFT JOIN herald.message_status m ON m.run_id = r.run_id
-      GROUP BY r.run_id, r.job, r.run_key, r.status, r.dry_run, r.started_at, r.finished_at`,
+      LEFT JOIN (
+        SELECT run_id,
+          count(*) AS audience,
+          count(*) FILTER (WHERE send_status = 'rejected') AS rejected,
+          count(*) FILTER (WHERE send_status = 'suppressed') AS suppressed,
+          count(*) FILTER (WHERE send_status = 'duplicate') AS duplicate,
+          count(*) FILTER (WHERE send_status = 'planned') AS planned,
+          count(*) FILTER (WHERE send_status = 'accepted') AS accepted,
+          count(*) FILTER (WHERE send_status IN ('accepted', 'failed')) AS attempted,
+          count(*) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
+          count(*) FILTER (WHERE status = 'read') AS read,
+          count(*) FILTER (WHERE status = 'failed') AS failed,
+          count(*) FILTER (WHERE send_status = 'deferred') AS deferred,
+          count(*) FILTER (WHERE send_status = 'unknown') AS unknown,
+          count(*) FILTER (WHERE clicked) AS clicked,
+          count(*) FILTER (WHERE replied) AS replied
+        FROM herald.message_status
+        GROUP BY run_id
+      ) m ON m.run_id = r.run_id`,
   },
 ];
