@@ -30,7 +30,6 @@ import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { Pool, request } from 'undici';
 import type { LoadedJob } from '../src/config/load.js';
 import { MetaConfigSchema } from '../src/config/runtime.schema.js';
@@ -41,9 +40,8 @@ import { MetaProvider } from '../src/providers/meta/meta.provider.js';
 import { metaRequestBody } from '../src/providers/meta/meta.payload.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
-import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
-import { benchJob, isMain, median, printTable, removeDir, result, SEGMENT_TABLE, tempDir, writeResults, type BenchResult } from './lib.js';
+import { BENCH_PG_URL, benchJob, isMain, median, printTable, removeDir, result, SEGMENT_TABLE, tempDir, withFreshPostgres, writeResults, type BenchResult } from './lib.js';
 
 const TARGET_MSG_PER_S = 5000;
 const TARGET_RATIO = 0.5;
@@ -51,7 +49,6 @@ const CONNECTIONS = 64; // HttpClient's default Pool size, and the job's default
 const PHONE_NUMBER_ID = '106540352242922';
 const GRAPH_VERSION = 'v24.0';
 const UNPACED_RATE = 100_000;
-const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 // ───────────────────────── the local Meta server (child process) ─────────────────────────
 
@@ -386,31 +383,6 @@ async function benchOn(kind: 'duckdb' | 'postgres', wh: Warehouse, server: Local
   return { warehouse: kind, unpaced: unpacedResult, paced: pacedResult };
 }
 
-async function withPostgres<T>(fn: (wh: PostgresWarehouse) => Promise<T>): Promise<T | null> {
-  const database = `herald_bench_${process.pid}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  try {
-    await admin.connect();
-  } catch (err) {
-    console.error(`  PostgreSQL not reachable at ${PG_ADMIN_URL} (${(err as Error).message}): skipped`);
-    return null;
-  }
-  try {
-    await admin.query(`CREATE DATABASE ${database}`);
-    const url = new URL(PG_ADMIN_URL);
-    url.pathname = `/${database}`;
-    const wh = await PostgresWarehouse.open(url.toString());
-    try {
-      return await fn(wh);
-    } finally {
-      await wh.close();
-    }
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
-  }
-}
-
 /** DuckDB, then PostgreSQL when reachable (`BENCH_PG_URL=off` skips it). */
 export async function benchDispatchThroughput(rows = 30_000, runs = 3, pacedRows = 6_000): Promise<BenchResult[]> {
   const server = await LocalMetaServer.start();
@@ -424,8 +396,8 @@ export async function benchDispatchThroughput(rows = 30_000, runs = 3, pacedRows
     } finally {
       await duck.close();
     }
-    if (PG_ADMIN_URL !== 'off') {
-      const s = await withPostgres((wh) => benchOn('postgres', wh, server, rows, pacedRows, runs));
+    if (BENCH_PG_URL !== 'off') {
+      const s = await withFreshPostgres((wh) => benchOn('postgres', wh, server, rows, pacedRows, runs));
       if (s) results.push(s.unpaced, s.paced);
     }
   } finally {

@@ -2,15 +2,18 @@
  * Shared bench helpers: a synthetic segment built inside DuckDB, the demo-shaped job over it,
  * a stub provider, medians, and results written to os.tmpdir() (never into the repo).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import pg from 'pg';
 import type { LoadedJob } from '../src/config/load.js';
 import { JobSchema } from '../src/config/job.schema.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
 
 export interface BenchResult {
   name: string;
@@ -115,6 +118,49 @@ export function result(r: Omit<BenchResult, 'median' | 'met' | 'ratio' | 'baseli
   const { baseline: base, ...rest } = r;
   const baseline = base ? { ...base, median: median(base.runs) } : undefined;
   return { ...rest, median: m, met, ...(baseline ? { baseline, ratio: m / baseline.median } : {}) };
+}
+
+/** The PostgreSQL server the benches use; `off` skips their PostgreSQL parts. */
+export const BENCH_PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+class PostgresUnreachable extends Error {}
+
+/** Runs `work` on the URL of a fresh database of BENCH_PG_URL's server, dropped afterwards. */
+export async function withFreshDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
+  const database = `herald_bench_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: BENCH_PG_URL });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new PostgresUnreachable(`PostgreSQL not reachable at ${BENCH_PG_URL} (${(err as Error).message})`, { cause: err });
+  }
+  try {
+    await admin.query(`CREATE DATABASE ${database}`);
+    const url = new URL(BENCH_PG_URL);
+    url.pathname = `/${database}`;
+    return await work(url.toString());
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
+/** `fn` on a PostgresWarehouse over a fresh database; null (with a line on stderr) when the server cannot be reached. */
+export async function withFreshPostgres<T>(fn: (wh: PostgresWarehouse) => Promise<T>): Promise<T | null> {
+  try {
+    return await withFreshDatabase(async (url) => {
+      const wh = await PostgresWarehouse.open(url);
+      try {
+        return await fn(wh);
+      } finally {
+        await wh.close();
+      }
+    });
+  } catch (err) {
+    if (!(err instanceof PostgresUnreachable)) throw err;
+    console.error(`  ${err.message}: skipped`);
+    return null;
+  }
 }
 
 export function tempDir(): string {

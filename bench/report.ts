@@ -27,21 +27,17 @@
  * results, so the plan's speed is still followed.
  * Run alone: `npm run build && node dist/bench/report.js [sends] [runs]` (defaults 1,000,000 and 3).
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import pg from 'pg';
 import { funnel, reasons, type FunnelRow } from '../src/report/funnel.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
-import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
-import { isMain, printTable, removeDir, result, tempDir, writeResults, type BenchResult } from './lib.js';
+import { BENCH_PG_URL, isMain, printTable, removeDir, result, tempDir, withFreshPostgres, writeResults, type BenchResult } from './lib.js';
 
 const TARGET_MS_PER_MILLION = 5000;
 const TARGET_FLOOR_MS = 1000;
 const BUILD_MEMORY_LIMIT = '1GB';
 /** DuckDB's limit for a second series when the queries fail with DuckDbWarehouse.open's defaults (128MB). */
 const FALLBACK_MEMORY_LIMIT = '1GB';
-const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 export const RUN_ID = 'r20260302t090000z_bench001';
 const JOB = 'bench_report';
@@ -299,38 +295,20 @@ async function benchDuckDb(sends: number, runs: number): Promise<BenchResult[]> 
 }
 
 async function benchPostgres(sends: number, runs: number): Promise<BenchResult[]> {
-  const database = `herald_bench_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  try {
-    await admin.connect();
-  } catch (err) {
-    console.error(`  PostgreSQL not reachable at ${PG_ADMIN_URL} (${(err as Error).message}): skipped`);
-    return [];
-  }
-  try {
-    await admin.query(`CREATE DATABASE ${database}`);
-    const url = new URL(PG_ADMIN_URL);
-    url.pathname = `/${database}`;
-    const wh = await PostgresWarehouse.open(url.toString());
-    try {
-      const start = performance.now();
-      const events = await buildReportData(wh, sends);
-      const buildMs = performance.now() - start;
-      console.error(`  postgres: ${sends.toLocaleString('en-US')} sends and ${events.toLocaleString('en-US')} events built in ${Math.round(buildMs)} ms`);
-      return results('postgres', sends, events, buildMs, await timeQueries('postgres', wh, sends, runs));
-    } finally {
-      await wh.close();
-    }
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
-  }
+  const measured = await withFreshPostgres(async (wh) => {
+    const start = performance.now();
+    const events = await buildReportData(wh, sends);
+    const buildMs = performance.now() - start;
+    console.error(`  postgres: ${sends.toLocaleString('en-US')} sends and ${events.toLocaleString('en-US')} events built in ${Math.round(buildMs)} ms`);
+    return results('postgres', sends, events, buildMs, await timeQueries('postgres', wh, sends, runs));
+  });
+  return measured ?? [];
 }
 
 /** DuckDB, then PostgreSQL when reachable (`BENCH_PG_URL=off` skips it). */
 export async function benchReport(sends = 1_000_000, runs = 3): Promise<BenchResult[]> {
   const out = await benchDuckDb(sends, runs);
-  if (PG_ADMIN_URL !== 'off') out.push(...(await benchPostgres(sends, runs)));
+  if (BENCH_PG_URL !== 'off') out.push(...(await benchPostgres(sends, runs)));
   return out;
 }
 

@@ -12,16 +12,15 @@
  * herald server process to <os.tmpdir()>/herald-bench/.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { isMain, median, printTable, result, writeResults, type BenchResult } from './lib.js';
+import { isMain, median, printTable, result, withFreshDatabase, writeResults, type BenchResult } from './lib.js';
 
 const APP_SECRET = 'bench-app-secret';
-const BASE_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 interface Scenario {
   label: string;
@@ -100,23 +99,8 @@ async function load(port: number, s: Scenario, seconds: number, signed: { body: 
   };
 }
 
-async function withDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
-  const name = `herald_bench_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: BASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(BASE_URL);
-  url.pathname = `/${name}`;
-  try {
-    return await work(url.toString());
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
-}
-
 export async function benchWebhookIngest(runs = 3, seconds = 8): Promise<BenchResult[]> {
-  return withDatabase(async (pgUrl) => {
+  return withFreshDatabase(async (pgUrl) => {
     const results: BenchResult[] = [];
     const herald = await startServer('herald', pgUrl);
     const bare = await startServer('bare', pgUrl);
