@@ -112,13 +112,8 @@ export class DuckDbWarehouse implements Warehouse {
     return { columns: source.columns, chunks: chunks(), close };
   }
 
-  async describe(sql: string, params: readonly SqlValue[]): Promise<string[]> {
-    // Planned with its parameters bound: a table function's columns (read_csv(:file)) depend on them.
-    return this.serial(async () => {
-      const [values, types] = bind(params);
-      const reader = await this.writer.runAndReadAll(`SELECT * FROM (\n${stripTrailingSemicolon(sql)}\n) AS herald_describe LIMIT 0`, values, types);
-      return reader.deduplicatedColumnNames();
-    });
+  describe(sql: string, params: readonly SqlValue[]): Promise<string[]> {
+    return this.serial(() => resultColumns(this.writer, sql, params));
   }
 
   /** Computes under the full memory limit, like a streamed query: reports join and aggregate whole tables. */
@@ -268,14 +263,13 @@ async function streamed(connection: DuckDBConnection, sql: string, params: reado
  * each page its own short transaction. A query held open for a whole run pins every row version
  * the run's ledger writes create: DuckDB cannot clean them up while an older transaction lives,
  * and settlements slowed from 4 s to 178 s per 1,000 (BENCHMARKS.md). The copy is one pass in
- * DuckDB (~0.1 s per million rows) and spills to the temp directory past the memory limit; a
+ * DuckDB (0.3 s per million rows of seven columns on the 2-core bench VM) and spills to the temp directory past the memory limit; a
  * temp table lives in the connection's own catalog, so reading it holds nothing in the file's.
  */
 async function spooled(connection: DuckDBConnection, sql: string, params: readonly SqlValue[], wanted?: readonly string[]): Promise<ChunkSource> {
   const [values, types] = bind(params);
   const query = stripTrailingSemicolon(sql);
-  // LIMIT 0 is planned, not run: the columns without computing the rows twice.
-  const columns = (await connection.runAndReadAll(`SELECT * FROM (\n${query}\n) AS herald_segment LIMIT 0`, values, types)).deduplicatedColumnNames();
+  const columns = await resultColumns(connection, sql, params);
   const fields = pick(columns, wanted);
   // By position: a duplicated column name would be ambiguous by name.
   const list = fields.length > 0 ? fields.map((f) => `#${f.index + 1} AS ${quoteIdentifier(f.name)}`).join(', ') : 'NULL AS herald_nothing';
@@ -296,6 +290,17 @@ async function spooled(connection: DuckDBConnection, sql: string, params: readon
       return page.shift()!;
     },
   };
+}
+
+/**
+ * A query's column names, as `herald check` reports them, from a LIMIT 0 plan: nothing is
+ * computed. Planned with its parameters bound: a table function's columns (read_csv(:file))
+ * depend on them.
+ */
+async function resultColumns(connection: DuckDBConnection, sql: string, params: readonly SqlValue[]): Promise<string[]> {
+  const [values, types] = bind(params);
+  const reader = await connection.runAndReadAll(`SELECT * FROM (\n${stripTrailingSemicolon(sql)}\n) AS herald_columns LIMIT 0`, values, types);
+  return reader.deduplicatedColumnNames();
 }
 
 function pick(columns: readonly string[], wanted?: readonly string[]): { name: string; index: number }[] {
