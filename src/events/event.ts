@@ -24,6 +24,8 @@ export interface ProviderEvent {
   pricing_category: string | null;
   /** The provider's own JSON for this event, kept raw (there is no API to fetch old webhooks). */
   payload: unknown;
+  /** herald's send id when the provider echoes it back (Meta biz_opaque_callback_data, Infobip callbackData). */
+  send_id?: string | null;
 }
 
 /** The same (provider, message, type, time) is the same event, however often it is delivered. */

@@ -5,8 +5,17 @@ import type { ProviderName } from '../config/runtime.schema.js';
 import type { ProviderEvent } from '../events/event.js';
 import type { RenderedMessage } from '../types.js';
 
-/** What herald does about a provider error (DESIGN "Error classes"). */
-export type ErrorAction = 'retry' | 'slow_down' | 'retry_recipient_later' | 'defer' | 'permanent' | 'fix_request' | 'abort';
+/**
+ * What herald does about a provider error (DESIGN "Error classes"):
+ * - `retry`, `slow_down`, `retry_recipient_later`: transient; the same send is tried again.
+ * - `defer`: not now (Meta 131049: not before 24 h); the row is `deferred` with a `not_before`.
+ * - `permanent`: this recipient cannot be reached (131026); the row fails and the job does not try
+ *   the recipient again for `delivery.retry_failed_after`.
+ * - `invalid_row`: this row's values were refused (131009 on a value); the row fails, the run goes on.
+ * - `fix_request`: the template or request is wrong for every row; after a few distinct rows the run stops.
+ * - `abort`: auth, account, payment; the run stops and the row stays `pending`.
+ */
+export type ErrorAction = 'retry' | 'slow_down' | 'retry_recipient_later' | 'defer' | 'permanent' | 'invalid_row' | 'fix_request' | 'abort';
 
 export interface OutboundMessage {
   /** herald's id for the send; providers echo it back (callback data, Infobip messageId). */
@@ -31,6 +40,11 @@ export type SendOutcome =
     retryAfterMs?: number;
     /** Stop every send from this sender for a while (Meta 131057: maintenance, throughput upgrade). */
     pauseSenderMs?: number;
+    /**
+     * The answer says the recipient opted out (Meta 131050, Infobip's equivalent): the settlement
+     * lands a suppression in the same transaction, so no later run contacts them.
+     */
+    optedOut?: boolean;
   }
   /** The request may have reached the provider (e.g. a timeout after it was written): never resend blindly. */
   | { kind: 'unknown'; detail: string };
@@ -39,6 +53,11 @@ export interface Provider {
   readonly name: ProviderName;
   /** Used when the job sets no `delivery.rate_per_second`. */
   readonly defaultRatePerSecond: number;
+  /**
+   * The provider refuses a second message with the same send id (Infobip's messageId), so a send
+   * whose outcome is unknown can be sent again with its id: a duplicate refusal means accepted.
+   */
+  readonly resendsSafely?: boolean;
   /**
    * One message. Adapters that can send several per request (Infobip) gather concurrent calls
    * into one request themselves: pacing stays per message, and dispatch stays simple.

@@ -23,6 +23,8 @@ export function migrationStatements(dialect: Dialect): string[] {
   const statements = ['CREATE SCHEMA IF NOT EXISTS herald'];
   for (const table of TABLES) {
     statements.push(createTable(dialect, table));
+    // Tables made by an older herald get the columns added since, at the end, as CREATE would put them.
+    for (const c of table.columns) statements.push(`ALTER TABLE herald.${table.name} ADD COLUMN IF NOT EXISTS ${c.name} ${sqlType(dialect, c.type)}`);
     if (dialect === 'postgres') {
       for (const columns of table.pgIndexes ?? []) {
         statements.push(`CREATE INDEX IF NOT EXISTS ${table.name}_${columns.join('_')}_idx ON herald.${table.name} (${columns.join(', ')})`);

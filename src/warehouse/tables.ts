@@ -32,6 +32,8 @@ export const RUNS: TableSpec = {
     col('audience', 'integer'), col('rejected', 'integer'), col('suppressed', 'integer'), col('duplicate', 'integer'),
     col('planned', 'integer'), col('accepted', 'integer'), col('failed', 'integer'), col('deferred', 'integer'),
     col('unknown', 'integer'), col('error', 'text'),
+    // Appended later (migrate.ts adds missing columns to existing tables, at the end).
+    col('pending', 'integer'), col('in_flight', 'integer'),
   ],
   pgIndexes: [['job', 'run_key']],
 };
@@ -45,6 +47,8 @@ export const SENDS: TableSpec = {
     col('template', 'text'), col('language', 'text'), col('variables', 'json'), col('status', 'text', true),
     col('reason', 'text'), col('error_code', 'text'), col('error_detail', 'text'), col('provider_message_id', 'text'),
     col('attempts', 'integer', true), col('created_at', 'timestamptz', true), col('sent_at', 'timestamptz'),
+    // Appended later: until when the job leaves this key alone (a permanent failure, a deferral).
+    col('not_before', 'timestamptz'),
   ],
   pgIndexes: [['job', 'idempotency_key'], ['run_id', 'row_key'], ['provider_message_id']],
 };
@@ -57,8 +61,11 @@ export const EVENTS: TableSpec = {
     col('provider_message_id', 'text'), col('recipient', 'text'), col('occurred_at', 'timestamptz'),
     col('received_at', 'timestamptz', true), col('error_code', 'text'), col('error_detail', 'text'),
     col('pricing_category', 'text'), col('payload', 'json'),
+    // Appended later: herald's send id when the provider echoes it (Meta biz_opaque_callback_data,
+    // Infobip callbackData / messageId), so a webhook settles a send whose outcome was unknown.
+    col('send_id', 'text'),
   ],
-  pgIndexes: [['provider_message_id'], ['recipient', 'event_type']],
+  pgIndexes: [['provider_message_id'], ['recipient', 'event_type'], ['send_id']],
 };
 
 export const SUPPRESSIONS: TableSpec = {

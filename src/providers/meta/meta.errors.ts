@@ -19,7 +19,9 @@ const TABLE: Record<Exclude<ErrorAction, 'abort'>, readonly number[]> = {
   retry_recipient_later: [131056],
   defer: [131049],
   permanent: [131026, 131050, 130472, 131021, 130403, 131047],
-  fix_request: [100, 131008, 131009, 131051, 131053, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 132018, 135000, 131030],
+  // A refused value of one row (a parameter too long or invalid, a required one missing).
+  invalid_row: [131008, 131009, 132018],
+  fix_request: [100, 131051, 131053, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 135000, 131030],
 };
 const ABORT = [0, 3, 10, 190, 368, 131005, 131031, 131042, 131045, 131048, 133010, 33];
 
