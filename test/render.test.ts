@@ -239,26 +239,45 @@ describe('rowRenderer: verdicts', () => {
     const j = job({ body: [{ column: 'text' }] });
     expect(bodyText(j, { text: 'a'.repeat(1024) })).toBe('a'.repeat(1024));
     expect(renderOne(j, { text: 'a'.repeat(1025) })).toEqual({
-      verdict: { status: 'rejected', reason: 'variable_too_long', detail: 'message.body.0 (column text) is 1025 characters; the limit is 1024' },
+      verdict: { status: 'rejected', reason: 'variable_too_long', detail: "message.body.0 (column text) is 1025 UTF-16 units; the provider's limit is 1024" },
     });
   });
 
-  it('variable_too_long counts code points, not UTF-16 units', () => {
+  it('variable_too_long counts UTF-16 units, as the provider may: an emoji is 2', () => {
     const j = job({ body: [{ column: 'text' }] });
-    const emoji1024 = '😀'.repeat(1024); // 2,048 UTF-16 units
-    expect(emoji1024.length).toBe(2048);
-    expect(bodyText(j, { text: emoji1024 })).toBe(emoji1024);
-    expect(renderOne(j, { text: `${emoji1024}あ` })).toEqual({
-      verdict: { status: 'rejected', reason: 'variable_too_long', detail: 'message.body.0 (column text) is 1025 characters; the limit is 1024' },
+    const emoji512 = '😀'.repeat(512); // 512 × 2 = 1,024 units
+    expect(bodyText(j, { text: emoji512 })).toBe(emoji512);
+    expect(renderOne(j, { text: '😀'.repeat(513) })).toEqual({ // 1,026 units, 513 code points
+      verdict: { status: 'rejected', reason: 'variable_too_long', detail: "message.body.0 (column text) is 1026 UTF-16 units; the provider's limit is 1024" },
+    });
+    expect(renderOne(j, { text: `${emoji512}あ` })).toEqual({ // あ is one unit
+      verdict: { status: 'rejected', reason: 'variable_too_long', detail: "message.body.0 (column text) is 1025 UTF-16 units; the provider's limit is 1024" },
     });
   });
 
-  it('variable_too_long: header text at 61 characters, 60 passes', () => {
+  it('variable_too_long: header text at 61 units, 60 passes', () => {
     const j = job({ body: [], header: { text: { column: 'h' } } });
     const ok = renderOne(j, { h: 'ヘ'.repeat(60) });
     expect('message' in ok && ok.message.header).toEqual({ kind: 'text', text: 'ヘ'.repeat(60) });
     expect(renderOne(j, { h: 'ヘ'.repeat(61) })).toEqual({
-      verdict: { status: 'rejected', reason: 'variable_too_long', detail: 'message.header.text (column h) is 61 characters; the limit is 60' },
+      verdict: { status: 'rejected', reason: 'variable_too_long', detail: "message.header.text (column h) is 61 UTF-16 units; the provider's limit is 60" },
+    });
+    expect(renderOne(j, { h: `${'🎉'.repeat(30)}!` })).toEqual({ // 30 × 2 + 1
+      verdict: { status: 'rejected', reason: 'variable_too_long', detail: "message.header.text (column h) is 61 UTF-16 units; the provider's limit is 60" },
+    });
+  });
+
+  it('variable_too_long: free-form text over 4,096 units', () => {
+    const j = JobSchema.parse({
+      name: 'render_text',
+      source: { query: 'select 1' },
+      audience: { key: 'customer_id', phone: 'phone', default_region: 'JP', consent: 'opt_in' },
+      message: { provider: 'sandbox', sender: '15550001234', text: { column: 'body' } },
+    });
+    const emoji2048 = '😀'.repeat(2048); // 4,096 units
+    expect(renderOne(j, { body: emoji2048 })).toEqual({ message: { text: emoji2048, body: [], buttons: [] }, variables: { text: emoji2048 } });
+    expect(renderOne(j, { body: `${emoji2048}.` })).toEqual({
+      verdict: { status: 'rejected', reason: 'variable_too_long', detail: "message.text (column body) is 4097 UTF-16 units; the provider's limit is 4096" },
     });
   });
 

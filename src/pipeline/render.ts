@@ -1,12 +1,11 @@
 /**
- * Render: a row's values become the template's parameters, checked against Meta's limits where
- * the payload is built, with a reason that names the parameter, the column and the limit:
- * missing_variable, variable_too_long, invalid_variable.
+ * Render: a row's values become the template's parameters, checked against WhatsApp's limits (in
+ * UTF-16 units, as the payload check counts them) where the payload is built, with a reason that
+ * names the parameter, the column and the limit: missing_variable, variable_too_long, invalid_variable.
  */
 import type { BodyParam, ButtonSpec, HeaderSpec, Job } from '../config/job.schema.js';
+import { overLimit, TEXT_LIMITS as LIMITS } from '../providers/text-length.js';
 import type { ButtonParam, Draft, HeaderParam, RenderedMessage, TemplateParam, Verdict } from '../types.js';
-
-export const LIMITS = { headerText: 60, bodyParam: 1024, freeText: 4096 } as const;
 
 /** Thrown inside rendering of one row; becomes that row's verdict, never escapes the stage. */
 class RowProblem extends Error {
@@ -89,15 +88,13 @@ export function rowRenderer(job: Job): (row: Record<string, unknown>) => RenderR
   };
 }
 
-/** Free-form text: any characters, new lines included, up to WhatsApp's 4,096. */
+/** Free-form text: any characters, new lines included, up to WhatsApp's 4,096 UTF-16 units. */
 function textRenderer(source: { column?: string | undefined; value?: string | number | undefined }): (row: Record<string, unknown>) => RenderResult {
   return (row) => {
     try {
       const text = textValue(source, row, 'message.text');
-      const length = text.length > LIMITS.freeText ? codePoints(text) : text.length;
-      if (length > LIMITS.freeText) {
-        return { verdict: { status: 'rejected', reason: 'variable_too_long', detail: `${describe('message.text', source)} is ${length} characters; the limit is ${LIMITS.freeText}` } };
-      }
+      const tooLong = overLimit(describe('message.text', source), text, LIMITS.freeText);
+      if (tooLong) return { verdict: { status: 'rejected', reason: 'variable_too_long', detail: tooLong } };
       return { message: { text, body: [], buttons: [] }, variables: { text } };
     } catch (err) {
       if (err instanceof RowProblem) return { verdict: err.verdict };
@@ -214,11 +211,8 @@ const FORBIDDEN_WHITESPACE = /[\n\r\t]| {5,}/;
 
 /** `label` and `source` name the parameter in the row's reason (built only for a rejected row). */
 function checkText(text: string, limit: number, label: string, source: { column?: string | undefined }): void {
-  // Code points never outnumber UTF-16 units: count them only when the value could be too long.
-  const length = text.length > limit ? codePoints(text) : text.length;
-  if (length > limit) {
-    throw new RowProblem({ status: 'rejected', reason: 'variable_too_long', detail: `${describe(label, source)} is ${length} characters; the limit is ${limit}` });
-  }
+  const tooLong = text.length > limit ? overLimit(describe(label, source), text, limit) : null;
+  if (tooLong) throw new RowProblem({ status: 'rejected', reason: 'variable_too_long', detail: tooLong });
   if (FORBIDDEN_WHITESPACE.test(text)) {
     throw new RowProblem({ status: 'rejected', reason: 'invalid_variable', detail: `${describe(label, source)} contains a new line, a tab or more than 4 spaces in a row, which WhatsApp refuses` });
   }
@@ -250,14 +244,4 @@ function parseIsoDate(text: string): Date | null {
   const calendar = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
   if (calendar.getUTCMonth() !== Number(mo) - 1 || calendar.getUTCDate() !== Number(d)) return null;
   return date;
-}
-
-function codePoints(text: string): number {
-  let n = 0;
-  for (let i = 0; i < text.length; i++, n++) {
-    const c = text.charCodeAt(i);
-    const next = text.charCodeAt(i + 1);
-    if (c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++; // a surrogate pair is one
-  }
-  return n;
 }

@@ -92,11 +92,11 @@ describe('ada payloads', () => {
     expect(captured[0]!.body).toEqual({ platform: 'WHATSAPP', from: '60136959014', to: '60175228785', type: 'template', template: 'welcome_back', lang: 'en_US', params: ['Aiko'] });
   });
 
-  it('header and button parameters are refused: at config time for the job, per message otherwise', async () => {
+  it('header and button parameters are refused: at config time for the job, per message otherwise; an empty value fails its row', async () => {
     expect(() => provider({}, { header: { image: { column: 'banner' } } })).toThrow(/jobs\/ada\.yaml at message\.header: the ada provider sends body parameters only/);
     expect(() => provider({}, { buttons: [{ index: 0, url_suffix: { column: 'c' } }] })).toThrow(/message\.buttons/);
     expect(await send(ada({ message: { buttons: [{ index: 0, kind: 'url', text: 'x' }] } }))).toMatchObject({ kind: 'error', action: 'fix_request', code: 'invalid_parameter' });
-    expect(await send(ada({ message: { body: [{ kind: 'text', text: ' ' }] } }))).toMatchObject({ kind: 'error', action: 'permanent', detail: 'message.body.0 is empty' });
+    expect(await send(ada({ message: { body: [{ kind: 'text', text: ' ' }] } }))).toEqual({ kind: 'error', action: 'invalid_row', code: 'invalid_parameter', detail: 'message.body.0 is empty' });
     expect(captured).toHaveLength(0);
   });
 

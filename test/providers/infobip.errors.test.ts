@@ -94,6 +94,12 @@ describe('infobip answers', () => {
       .toEqual({ kind: 'error', action: 'permanent', code: 'REJECTED_DESTINATION_NOT_REGISTERED', detail: 'Destination not registered' });
     expect(messageOutcome(status('REJECTED_NOT_ENOUGH_CREDITS', 'Not enough credits'), 'm')).toMatchObject({ action: 'abort' });
     expect(messageOutcome(status('REJECTED_SYSTEM_ERROR', 'System error'), 'm')).toMatchObject({ action: 'retry' });
+    // This message's content, not the template: the row fails and the run goes on.
+    expect(messageOutcome(status('REJECTED_MESSAGE_TOO_LONG', 'Rejected message too long'), 'm'))
+      .toEqual({ kind: 'error', action: 'invalid_row', code: 'REJECTED_MESSAGE_TOO_LONG', detail: 'Rejected message too long' });
+    // On a do-not-disturb list: the recipient opted out, so the settlement suppresses them.
+    expect(messageOutcome(status('REJECTED_DND', 'Destination on DND list'), 'm'))
+      .toEqual({ kind: 'error', action: 'permanent', code: 'REJECTED_DND', detail: 'Destination on DND list', optedOut: true });
     expect(messageOutcome({ messageId: 'm', status: { groupId: 5, name: 'REJECTED_SOMETHING_NEW' } }, 'm')).toMatchObject({ action: 'permanent', code: 'REJECTED_SOMETHING_NEW' });
     expect(messageOutcome(status('REJECTED_DUPLICATE_MESSAGE_ID', 'Duplicate'), 'm')).toEqual({ kind: 'accepted', providerMessageId: 'm', detail: 'duplicate_message_id' });
     expect(messageOutcome({ messageId: 'm', status: pendingStatus }, 'x')).toEqual({ kind: 'accepted', providerMessageId: 'm' });

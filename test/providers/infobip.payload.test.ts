@@ -62,7 +62,8 @@ async function bodyOf(msg: OutboundMessage, p = provider()): Promise<{ outcome: 
   return { outcome, request: captured[0]! };
 }
 
-const envelope = { from: '441134960000', to: '12015550100', messageId: 'send-0001' };
+/** Every message carries the send id twice: as messageId and in callbackData (JSON, so reports can tell it apart). */
+const envelope = { from: '441134960000', to: '12015550100', messageId: 'send-0001', callbackData: '{"send_id":"send-0001"}' };
 
 describe('infobip payloads', () => {
   it('positional body: placeholders in order, App auth, digits without +', async () => {
@@ -127,7 +128,12 @@ describe('infobip payloads', () => {
       outbound({ sendId: 'a28dd97c-1ffb-4fcf-99f1-0b557ed381da', recipient: '+441134960001', message: { template: { name: 'template_name', language: 'en_GB' }, body: [{ kind: 'text', text: 'Placeholder Value 1' }] } }),
       provider(message, 'https://herald.example.com/'),
     );
-    expect(request.body).toEqual({ messages: [{ ...expected, notifyUrl: 'https://herald.example.com/webhooks/infobip' }] });
+    // The fixture's callbackData is the job's; herald sends it beside the send id.
+    expect(request.body).toEqual({ messages: [{
+      ...expected,
+      callbackData: '{"send_id":"a28dd97c-1ffb-4fcf-99f1-0b557ed381da","data":"Callback data"}',
+      notifyUrl: 'https://herald.example.com/webhooks/infobip',
+    }] });
   });
 
   it('custom domain passes through as customDomain; no publicUrl, no notifyUrl', async () => {
@@ -142,17 +148,36 @@ describe('infobip payloads', () => {
   it('free-form text goes alone to the text endpoint', async () => {
     const { outcome, request } = await bodyOf(outbound({ message: { text: 'Your parcel left the warehouse.' } }), provider(jobMessage({ infobip: { callback_data: 'cb' } }), 'https://h.example.com'));
     expect(request.path).toBe('/whatsapp/1/message/text');
-    expect(request.body).toEqual({ ...envelope, content: { text: 'Your parcel left the warehouse.' }, callbackData: 'cb', notifyUrl: 'https://h.example.com/webhooks/infobip' });
+    expect(request.body).toEqual({
+      from: '441134960000', to: '12015550100', messageId: 'send-0001', content: { text: 'Your parcel left the warehouse.' },
+      callbackData: '{"send_id":"send-0001","data":"cb"}', notifyUrl: 'https://h.example.com/webhooks/infobip',
+    });
     expect(outcome).toEqual({ kind: 'accepted', providerMessageId: 'send-0001' });
   });
 
-  it('an empty placeholder or too-long text fails the row before any request', async () => {
+  it('an empty placeholder or too-long text fails the row (invalid_row) before any request', async () => {
     const p = provider();
     expect(await p.send(outbound({ message: { body: [{ kind: 'text', text: 'Aiko' }, { kind: 'text', text: '  ' }] } }))).toEqual({
-      kind: 'error', action: 'permanent', code: 'invalid_parameter',
+      kind: 'error', action: 'invalid_row', code: 'invalid_parameter',
       detail: 'message.body.1 is empty: Infobip placeholders and button parameters must be non-empty strings',
     });
-    expect(await p.send(outbound({ message: { text: 'x'.repeat(4097) } }))).toMatchObject({ kind: 'error', action: 'permanent', detail: 'message.text is 4097 characters: Infobip takes at most 4096' });
+    expect(await p.send(outbound({ message: { text: 'x'.repeat(4097) } }))).toEqual({
+      kind: 'error', action: 'invalid_row', code: 'invalid_parameter', detail: "message.text is 4097 UTF-16 units; the provider's limit is 4096",
+    });
+    expect(await p.send(outbound({ message: { text: '😀'.repeat(2049) } }))).toEqual({ // 4,098 units
+      kind: 'error', action: 'invalid_row', code: 'invalid_parameter', detail: "message.text is 4098 UTF-16 units; the provider's limit is 4096",
+    });
+    await p.close();
+    expect(captured).toHaveLength(0);
+  });
+
+  it('job callback data too long to carry the send id beside it fails every row: fix_request', async () => {
+    // 3,970 + the 33 characters of {"send_id":"send-0001","data":""} = 4,003 > Infobip's 4,000.
+    const p = provider(jobMessage({ infobip: { callback_data: 'c'.repeat(3970) } }));
+    expect(await p.send(outbound())).toEqual({
+      kind: 'error', action: 'fix_request', code: 'invalid_parameter',
+      detail: 'message.infobip.callback_data with the send id is 4003 characters: Infobip takes at most 4000',
+    });
     await p.close();
     expect(captured).toHaveLength(0);
   });

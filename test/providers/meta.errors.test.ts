@@ -43,6 +43,14 @@ describe('meta error codes', () => {
     });
   });
 
+  it('131050 (user stopped marketing messages) is permanent and says the recipient opted out; no other code does', () => {
+    expect(metaErrorOutcome({ code: 131050, message: '(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.' })).toEqual({
+      kind: 'error', action: 'permanent', code: '131050', optedOut: true,
+      detail: '(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.',
+    });
+    expect(rows.filter(([code]) => code !== 131050).some(([code]) => metaErrorOutcome({ code }).optedOut !== undefined)).toBe(false);
+  });
+
   it('131049 defers by 24 h', () => {
     expect(metaErrorOutcome({ code: 131049, message: 'ecosystem' })).toMatchObject({ action: 'defer', retryAfterMs: 86_400_000 });
   });

@@ -157,9 +157,12 @@ describe('meta request body', () => {
   it("refuses what Meta would refuse, naming the part and the limit", () => {
     const base = { template: { name: 'x', language: 'en' }, body: [], buttons: [] };
     const build = (message: RenderedMessage) => () => metaRequestBody({ sendId: SEND_ID, recipient: '+1', sender: 's', message, attempt: 1 });
-    expect(build({ text: 'é'.repeat(4097), body: [], buttons: [] })).toThrow(new MetaPayloadError("free text is 4097 characters; Meta's limit is 4096"));
-    expect(build({ text: '😀'.repeat(4096), body: [], buttons: [] })).not.toThrow(); // counted in characters, not UTF-16 units
-    expect(build({ ...base, header: { kind: 'text', text: 'x'.repeat(61) } })).toThrow("header text is 61 characters; Meta's limit is 60");
-    expect(build({ ...base, body: [{ kind: 'text', name: 'note', text: 'x'.repeat(1025) }] })).toThrow("body parameter note is 1025 characters; Meta's limit is 1024");
+    expect(build({ text: 'é'.repeat(4097), body: [], buttons: [] })).toThrow(new MetaPayloadError("free text is 4097 UTF-16 units; the provider's limit is 4096"));
+    // Counted in UTF-16 units, as Meta may count them: 2,048 emoji are 4,096 units, one more is 4,098.
+    expect(build({ text: '😀'.repeat(2048), body: [], buttons: [] })).not.toThrow();
+    expect(build({ text: '😀'.repeat(2049), body: [], buttons: [] })).toThrow("free text is 4098 UTF-16 units; the provider's limit is 4096");
+    expect(build({ ...base, header: { kind: 'text', text: 'x'.repeat(61) } })).toThrow("header text is 61 UTF-16 units; the provider's limit is 60");
+    expect(build({ ...base, body: [{ kind: 'text', name: 'note', text: 'x'.repeat(1025) }] })).toThrow("body parameter note is 1025 UTF-16 units; the provider's limit is 1024");
+    expect(build({ ...base, body: [{ kind: 'text', text: '😀'.repeat(513) }] })).toThrow("body parameter 1 is 1026 UTF-16 units; the provider's limit is 1024");
   });
 });

@@ -125,6 +125,17 @@ describe('MetaProvider', () => {
       expect(await p.send(outbound())).toMatchObject({ kind: 'error', action: 'retry', code: '131057', pauseSenderMs: 60_000 });
     });
 
+    it('an answer of 131050 (user stopped marketing messages) fails the row as an opt-out', async () => {
+      answer(SEND_PATH, 400, { error: {
+        message: '(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.',
+        type: 'OAuthException', code: 131050, error_data: { messaging_product: 'whatsapp', details: 'User stopped marketing messages' }, fbtrace_id: 'AbCdEf1',
+      } });
+      expect(await provider().send(outbound())).toEqual({
+        kind: 'error', action: 'permanent', code: '131050', optedOut: true,
+        detail: '(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.: User stopped marketing messages (HTTP 400, fbtrace_id AbCdEf1)',
+      });
+    });
+
     it('leaves transport-level answers to http.ts: 5xx, 429, redirects, unreadable bodies', async () => {
       answer(SEND_PATH, 503, '');
       answer(SEND_PATH, 429, 'Too Many Requests', { 'retry-after': '2' });
@@ -157,9 +168,9 @@ describe('MetaProvider', () => {
       expect(await p.send(outbound())).toMatchObject({ kind: 'unknown', detail: expect.stringContaining('UND_ERR_SOCKET') });
     });
 
-    it('a message over Meta\'s limits fails that row without a request', async () => {
+    it('a message over Meta\'s limits fails that row (invalid_row, the run goes on) without a request', async () => {
       expect(await provider().send(outbound({ text: 'x'.repeat(4097) }))).toEqual({
-        kind: 'error', action: 'permanent', code: 'payload_limit', detail: "free text is 4097 characters; Meta's limit is 4096",
+        kind: 'error', action: 'invalid_row', code: 'payload_limit', detail: "free text is 4097 UTF-16 units; the provider's limit is 4096",
       });
       expect(captured).toHaveLength(0);
     });

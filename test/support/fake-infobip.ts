@@ -22,6 +22,14 @@ export interface FakeInfobipOptions {
   fault?: (n: number, messageIds: string[]) => Fault | undefined;
   /** How long a `slow` answer takes. */
   slowMs?: number;
+  /**
+   * Refuse a messageId already accepted, as Infobip does: status 23 REJECTED_DUPLICATE_MESSAGE_ID
+   * "Rejected duplicate message ID" (group 5 REJECTED) inside the 200, per Infobip's "Response
+   * status and error codes" table. That the WhatsApp endpoints answer exactly this way is taken
+   * from that general table (shared/reference: "a reused id is refused"), not from a captured answer.
+   * Off by default, so the other tests still see a resent message counted twice in `accepted`.
+   */
+  refuseDuplicateIds?: boolean;
 }
 
 export interface RecordedRequest {
@@ -43,6 +51,7 @@ export const BAD_REQUEST_BODY = {
 export const SERVER_ERROR_BODY = { errorCode: 'E500', description: 'Internal server error.', action: 'Try again later.', violations: [], resources: [] };
 
 export const pendingStatus = { groupId: 1, groupName: 'PENDING', id: 7, name: 'PENDING_ENROUTE', description: 'Message sent to next instance' };
+export const duplicateIdStatus = { groupId: 5, groupName: 'REJECTED', id: 23, name: 'REJECTED_DUPLICATE_MESSAGE_ID', description: 'Rejected duplicate message ID' };
 
 export class FakeInfobip {
   readonly requests: RecordedRequest[] = [];
@@ -52,6 +61,8 @@ export class FakeInfobip {
   readonly acceptedAt: number[] = [];
   /** 429s answered because the cap was reached (not injected ones). */
   rateLimited = 0;
+  /** Messages refused as REJECTED_DUPLICATE_MESSAGE_ID (with `refuseDuplicateIds`). */
+  duplicatesRefused = 0;
   url = '';
   private sendRequests = 0;
   private readonly server: Server;
@@ -120,6 +131,10 @@ export class FakeInfobip {
     const answers = messages.map((m) => {
       const rejected = this.options.reject?.(m.to);
       if (rejected) return { to: m.to, messageCount: 1, messageId: m.messageId, status: { groupId: 5, groupName: 'REJECTED', ...rejected } };
+      if (this.options.refuseDuplicateIds && this.accepted.has(m.messageId)) {
+        this.duplicatesRefused++;
+        return { to: m.to, messageCount: 1, messageId: m.messageId, status: duplicateIdStatus };
+      }
       this.accepted.set(m.messageId, (this.accepted.get(m.messageId) ?? 0) + 1);
       this.acceptedAt.push(now);
       return { to: m.to, messageCount: 1, messageId: m.messageId, status: pendingStatus };

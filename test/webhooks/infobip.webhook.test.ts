@@ -36,7 +36,20 @@ describe('parseInfobipWebhook', () => {
     expect(events).toMatchObject([{
       event_type: 'delivered', provider_message_id: 'fb469d73-d362-463f-b30f-1e959b53badc', recipient: '+41793026731',
       occurred_at: new Date('2019-04-09T19:01:56.494Z'), error_code: null,
+      // herald sets messageId to the send id, and the report carries no callbackData.
+      send_id: 'fb469d73-d362-463f-b30f-1e959b53badc',
     }]);
+  });
+
+  it('send_id: herald\'s callbackData when a report carries it, else the messageId; none on inbound', () => {
+    const report = JSON.parse(fixture('infobip/delivery-report.json')) as { results: Record<string, unknown>[] };
+    report.results[0]!.callbackData = '{"send_id":"5f0c1d2e3a4b5c6d7e8f9a0b1c2d3e4f","data":"campaign 7"}';
+    expect(parse(report).events).toMatchObject([{ event_type: 'delivered', send_id: '5f0c1d2e3a4b5c6d7e8f9a0b1c2d3e4f' }]);
+    report.results[0]!.callbackData = 'someone else\'s data';
+    expect(parse(report).events).toMatchObject([{ send_id: 'fb469d73-d362-463f-b30f-1e959b53badc' }]);
+    const seen = parse({ results: [{ messageId: 'm1', from: '41793026731', to: '385919998888', sentAt: '2026-01-01T10:00:00.000+0000', seenAt: '2026-01-01T10:05:00.000+0000' }] });
+    expect(seen.events).toMatchObject([{ event_type: 'read', send_id: 'm1' }]);
+    expect(parse(JSON.parse(fixture('infobip/inbound-text.json'))).events[0]!.send_id ?? null).toBeNull();
   });
 
   it('failed reports carry the error; pending is sent', () => {

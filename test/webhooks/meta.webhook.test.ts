@@ -56,6 +56,15 @@ describe('parseMetaWebhook', () => {
     expect([sent, failed, inbound].every((p) => p.unknown.length === 0)).toBe(true);
   });
 
+  it('send_id: the biz_opaque_callback_data Meta echoes on a status; none on the fixtures without it or on inbound', () => {
+    const body = JSON.parse(fixture('meta/status-sent.json')) as { entry: { changes: { value: { statuses: Record<string, unknown>[] } }[] }[] };
+    body.entry[0]!.changes[0]!.value.statuses[0]!.biz_opaque_callback_data = '5f0c1d2e3a4b5c6d7e8f9a0b1c2d3e4f';
+    expect(parse(body).events).toMatchObject([{ event_type: 'sent', send_id: '5f0c1d2e3a4b5c6d7e8f9a0b1c2d3e4f' }]);
+    expect(parse(JSON.parse(fixture('meta/status-sent.json'))).events[0]!.send_id).toBeNull();
+    expect(parse(JSON.parse(fixture('meta/status-failed.json'))).events[0]!.send_id).toBeNull();
+    expect(parse(JSON.parse(fixture('meta/inbound-text.json'))).events[0]!.send_id ?? null).toBeNull();
+  });
+
   it('keeps every status and message of every change of every entry', () => {
     const body = envelope(
       [messagesChange({ statuses: [status({ id: 'w1', status: 'sent', timestamp: 1, recipient: '81900000001' }), status({ id: 'w2', status: 'read', timestamp: 2, recipient: '81900000002' })] }),

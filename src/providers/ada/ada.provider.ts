@@ -21,7 +21,8 @@ export class AdaProvider implements Provider {
 
   async send(msg: OutboundMessage): Promise<SendOutcome> {
     const built = adaBody(msg, this.config);
-    if ('problem' in built) return { kind: 'error', action: built.everyRow ? 'fix_request' : 'permanent', code: 'invalid_parameter', detail: built.problem };
+    // A problem of this row's values fails the row; one every row of the job shares stops the run.
+    if ('problem' in built) return { kind: 'error', action: built.everyRow ? 'fix_request' : 'invalid_row', code: 'invalid_parameter', detail: built.problem };
     return adaOutcome(await this.http.request('POST', this.config.send_path, built.body), this.config);
   }
 

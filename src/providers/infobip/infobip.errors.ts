@@ -7,15 +7,28 @@ import { genericOutcome, retryAfterMs, type HttpOutcome } from '../http.js';
 import type { ErrorAction, SendOutcome } from '../provider.js';
 import { asBulkResponse, isObject, type ApiError, type MessageInfo, type ServiceException } from './infobip.wire.js';
 
-/** REJECTED statuses that are not about the recipient (Infobip "Response status and error codes"). */
+/**
+ * REJECTED statuses whose action is not `permanent` (Infobip "Response status and error codes":
+ * status id, group 5 REJECTED, name, description).
+ */
 const REJECTED_ACTIONS: Record<string, ErrorAction> = {
-  REJECTED_NOT_ENOUGH_CREDITS: 'abort',
-  REJECTED_PREPAID_PACKAGE_EXPIRED: 'abort',
-  REJECTED_ROUTE_NOT_AVAILABLE: 'abort',
-  REJECTED_SOURCE: 'abort',
-  REJECTED_SENDER: 'abort',
-  REJECTED_SYSTEM_ERROR: 'retry',
+  REJECTED_NOT_ENOUGH_CREDITS: 'abort', // 12
+  REJECTED_PREPAID_PACKAGE_EXPIRED: 'abort', // 17
+  REJECTED_ROUTE_NOT_AVAILABLE: 'abort', // 19
+  REJECTED_SOURCE: 'abort', // 11
+  REJECTED_SENDER: 'abort', // 13
+  REJECTED_SYSTEM_ERROR: 'retry', // 21
+  // 25 "Rejected message too long": this message's content, not the template's: the row fails.
+  REJECTED_MESSAGE_TOO_LONG: 'invalid_row',
 };
+
+/**
+ * Infobip's answer-time opt-out: 10 REJECTED_DND "Destination on DND list" (the recipient is on a
+ * do-not-disturb list). The table is Infobip's general one; no WhatsApp-specific opt-out status
+ * (an equivalent of Meta's 131050 in the send answer) could be found in its documentation or SDKs;
+ * Infobip accepts first and learns Meta's answer later, so a 131050 presumably arrives in a report.
+ */
+const OPTED_OUT = new Set(['REJECTED_DND']);
 
 /** Request problems that every message of a job would repeat. */
 const FIX_REQUEST_STATUSES = new Set([400, 404, 405, 413, 415, 422]);
@@ -71,7 +84,10 @@ export function messageOutcome(info: MessageInfo, fallbackId: string): SendOutco
   // Our messageId was already taken: an earlier attempt of this very send reached Infobip.
   if (name === 'REJECTED_DUPLICATE_MESSAGE_ID') return { kind: 'accepted', providerMessageId, detail: 'duplicate_message_id' };
   if (group === 'REJECTED' || group === 'UNDELIVERABLE') {
-    return { kind: 'error', action: (name && REJECTED_ACTIONS[name]) || 'permanent', code: name ?? group, detail: str(s.description) ?? group };
+    return {
+      kind: 'error', action: (name && REJECTED_ACTIONS[name]) || 'permanent', code: name ?? group, detail: str(s.description) ?? group,
+      ...(name && OPTED_OUT.has(name) ? { optedOut: true } : {}),
+    };
   }
   return { kind: 'accepted', providerMessageId };
 }

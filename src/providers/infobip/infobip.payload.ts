@@ -1,13 +1,15 @@
 /**
  * One rendered message → one Infobip message. Infobip's limits are enforced here, where the
  * payload is built, with a detail naming the parameter: placeholders and button parameters must be
- * non-empty strings, free-form text 1–4,096 characters.
+ * non-empty strings, free-form text 1–4,096 UTF-16 units.
  */
 import type { Job } from '../../config/job.schema.js';
 import type { OutboundMessage } from '../provider.js';
+import { overLimit, TEXT_LIMITS } from '../text-length.js';
 import type { TemplateButton, TemplateHeader, TemplateMessage, TextMessage, UrlOptions } from './infobip.wire.js';
 
-export const TEXT_MAX = 4096;
+/** Infobip's limit on `callbackData` (its API reference and SDKs: string of 0–4,000 characters). */
+const CALLBACK_DATA_MAX = 4000;
 
 /** What every message of a job carries besides its content. */
 export interface Extras {
@@ -16,9 +18,31 @@ export interface Extras {
   urlOptions?: UrlOptions;
 }
 
-/** A message that cannot be built: this row's data breaks an Infobip rule. */
+/** A message that cannot be built: this row's data breaks an Infobip rule, or (`everyRow`) the job's does. */
 export interface PayloadProblem {
   problem: string;
+  everyRow?: boolean;
+}
+
+/**
+ * `callbackData` of every message: herald's send id, and the job's own callback data beside it, as
+ * JSON so a report's send id is never confused with the job's text. messageId carries the send id
+ * too; callbackData keeps it where a report has no messageId of ours.
+ */
+function callbackData(sendId: string, jobData: string | undefined): string {
+  return JSON.stringify(jobData === undefined ? { send_id: sendId } : { send_id: sendId, data: jobData });
+}
+
+/** The send id in a report's callbackData when herald wrote it, else null. */
+export function sendIdOfCallbackData(value: unknown): string | null {
+  if (typeof value !== 'string' || !value.startsWith('{')) return null;
+  try {
+    const parsed = JSON.parse(value) as unknown;
+    const id = parsed !== null && typeof parsed === 'object' ? (parsed as { send_id?: unknown }).send_id : undefined;
+    return typeof id === 'string' && id !== '' ? id : null;
+  } catch {
+    return null; // someone else's callback data
+  }
 }
 
 /** From the job's `message.infobip` section and `HERALD_PUBLIC_URL`. */
@@ -56,6 +80,8 @@ export function address(number: string): string {
 export function templateMessage(msg: OutboundMessage, extras: Extras): TemplateMessage | PayloadProblem {
   const { message } = msg;
   if (!message.template) return { problem: 'a free-form text message has no template' };
+  const envelope = envelopeExtras(msg.sendId, extras);
+  if ('problem' in envelope) return envelope;
   const placeholders: string[] = [];
   // Infobip placeholders are positional: named parameters go in the job's order.
   for (const [i, p] of message.body.entries()) {
@@ -91,7 +117,7 @@ export function templateMessage(msg: OutboundMessage, extras: Extras): TemplateM
       templateData: { body: { placeholders }, ...(header ? { header } : {}), ...(buttons.length > 0 ? { buttons } : {}) },
       language: message.template.language,
     },
-    ...envelopeExtras(extras),
+    ...envelope,
     ...(extras.urlOptions ? { urlOptions: extras.urlOptions } : {}),
   };
 }
@@ -99,15 +125,19 @@ export function templateMessage(msg: OutboundMessage, extras: Extras): TemplateM
 export function textMessage(msg: OutboundMessage, extras: Extras): TextMessage | PayloadProblem {
   const text = msg.message.text ?? '';
   if (isBlank(text)) return blank('message.text');
-  if (text.length > TEXT_MAX) return { problem: `message.text is ${text.length} characters: Infobip takes at most ${TEXT_MAX}` };
-  return { from: address(msg.sender), to: address(msg.recipient), messageId: msg.sendId, content: { text }, ...envelopeExtras(extras) };
+  const tooLong = overLimit('message.text', text, TEXT_LIMITS.freeText);
+  if (tooLong) return { problem: tooLong };
+  const envelope = envelopeExtras(msg.sendId, extras);
+  if ('problem' in envelope) return envelope;
+  return { from: address(msg.sender), to: address(msg.recipient), messageId: msg.sendId, content: { text }, ...envelope };
 }
 
-function envelopeExtras(extras: Extras): Pick<TextMessage, 'callbackData' | 'notifyUrl'> {
-  return {
-    ...(extras.callbackData !== undefined ? { callbackData: extras.callbackData } : {}),
-    ...(extras.notifyUrl !== undefined ? { notifyUrl: extras.notifyUrl } : {}),
-  };
+function envelopeExtras(sendId: string, extras: Extras): (Required<Pick<TextMessage, 'callbackData'>> & Pick<TextMessage, 'notifyUrl'>) | PayloadProblem {
+  const data = callbackData(sendId, extras.callbackData);
+  if (data.length > CALLBACK_DATA_MAX) {
+    return { problem: `message.infobip.callback_data with the send id is ${data.length} characters: Infobip takes at most ${CALLBACK_DATA_MAX}`, everyRow: true };
+  }
+  return { callbackData: data, ...(extras.notifyUrl !== undefined ? { notifyUrl: extras.notifyUrl } : {}) };
 }
 
 /** A document header needs a file name (required by Infobip): the URL's last path segment. */

@@ -25,6 +25,8 @@ interface Waiting {
 export class InfobipProvider implements Provider {
   readonly name = 'infobip' as const;
   readonly defaultRatePerSecond: number;
+  /** Infobip refuses a messageId it has seen (REJECTED_DUPLICATE_MESSAGE_ID), and messageId is the send id. */
+  readonly resendsSafely = true;
   private readonly extras: Extras;
   private queue: Waiting[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -142,7 +144,7 @@ function isProblem(value: object): value is PayloadProblem {
   return 'problem' in value;
 }
 
-/** This row's data breaks an Infobip rule: the row fails, the run goes on. */
+/** This row's data breaks an Infobip rule: the row fails, the run goes on; the job's own settings (`everyRow`) stop it. */
 function invalid(p: PayloadProblem): SendOutcome {
-  return { kind: 'error', action: 'permanent', code: 'invalid_parameter', detail: p.problem };
+  return { kind: 'error', action: p.everyRow ? 'fix_request' : 'invalid_row', code: 'invalid_parameter', detail: p.problem };
 }

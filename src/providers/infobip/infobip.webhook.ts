@@ -12,6 +12,7 @@ import type { ConsentRules } from '../../consent/rules.js';
 import { eventId, type EventType, type ProviderEvent } from '../../events/event.js';
 import { digest, e164, isObject, parseTime, text, type Json } from '../../events/fields.js';
 import { otherEvent, sharedSecretAuthorized, type ParsedWebhook, type WebhookAdapter } from '../../events/webhook.js';
+import { sendIdOfCallbackData } from './infobip.payload.js';
 
 /** The subscription events for WhatsApp (Infobip Subscriptions API). */
 export const INFOBIP_EVENTS = ['ACCOUNT_REGISTRATION', 'ACCOUNT_UPDATE_NOTIFICATION', 'BILLING', 'CLICK', 'DELIVERY', 'IDENTITY_CHANGE',
@@ -84,6 +85,15 @@ function base(item: Json, receivedAt: Date): Omit<ProviderEvent, 'event_id' | 'e
   };
 }
 
+/**
+ * The send id of a report on one of our messages: from herald's callbackData when the report
+ * carries it (Infobip documents callbackData as included in delivery reports; the SDKs' WhatsApp
+ * report models lack it), else the messageId, which herald sets to the send id on every message.
+ */
+function reportSendId(item: Json, messageId: string): string {
+  return sendIdOfCallbackData(item.callbackData) ?? messageId;
+}
+
 /** The events of one result, or null when its shape does not fit its kind (it lands as `other`). */
 function toEvents(kind: InfobipEvent, item: Json, receivedAt: Date, rules: ConsentRules): ProviderEvent[] | null {
   const b = base(item, receivedAt);
@@ -102,12 +112,16 @@ function toEvents(kind: InfobipEvent, item: Json, receivedAt: Date, rules: Conse
         recipient: e164(item.to), occurred_at: parseTime(item.doneAt) ?? parseTime(item.sentAt),
         error_code: error ? text(error.name) ?? text(error.id) : type === 'failed' ? text(status.name) ?? group : null,
         error_detail: error ? text(error.description) : type === 'failed' ? text(status.description) : null,
+        send_id: reportSendId(item, b.provider_message_id),
       }];
     }
     case 'SEEN':
       if (!b.provider_message_id) return null;
       // From and to are not consistent in seen reports (shared/reference): the message id joins.
-      return [{ ...b, event_id: id(b.provider_message_id, text(item.seenAt)), event_type: 'read', occurred_at: parseTime(item.seenAt) }];
+      return [{
+        ...b, event_id: id(b.provider_message_id, text(item.seenAt)), event_type: 'read', occurred_at: parseTime(item.seenAt),
+        send_id: reportSendId(item, b.provider_message_id),
+      }];
     case 'INBOUND_MESSAGE': {
       if (!b.provider_message_id) return null;
       const message = isObject(item.message) ? item.message : {};

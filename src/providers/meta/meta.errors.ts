@@ -1,5 +1,6 @@
 /**
- * Meta error codes → herald actions, exactly as shared/reference/meta-cloud-api.md tables them.
+ * Meta error codes → herald actions, as shared/reference/meta-cloud-api.md tables them, except that
+ * 131008, 131009 and 132018 are `invalid_row` (one row's value, see docs/providers/meta-errors.md).
  * The decision is on `error.code` only: Meta answers rate limits with HTTP 400, and
  * `error_subcode` is deprecated. Codes not in the table are `permanent` and say so in the detail.
  */
@@ -8,6 +9,8 @@ import { genericOutcome, type HttpOutcome } from '../http.js';
 import type { ErrorAction, SendOutcome } from '../provider.js';
 import type { MetaGraphError, MetaSendResponse } from './meta.wire.js';
 
+/** The user stopped marketing messages: a permanent failure that becomes a suppression, in a send's answer or a status webhook. */
+export const META_OPTED_OUT_CODE = 131050;
 /** 131057 (maintenance, throughput upgrade): the whole sender pauses this long, then retries. */
 export const MAINTENANCE_PAUSE_MS = 60_000;
 /** 131049 (per-user marketing limit): not before 24 h. */
@@ -72,6 +75,7 @@ export function metaErrorOutcome(e: MetaGraphError, httpStatus?: number): Extrac
     code: String(e.code),
     detail: known ? detail : `${detail}; code ${e.code} is not in herald's table, treated as permanent`,
   };
+  if (e.code === META_OPTED_OUT_CODE) outcome.optedOut = true;
   if (e.code === 131057) outcome.pauseSenderMs = MAINTENANCE_PAUSE_MS;
   if (e.code === 131049) outcome.retryAfterMs = DEFER_MS;
   return outcome;

@@ -4,12 +4,13 @@
  * message that would be refused never leaves (render checks them first with the row's column).
  */
 import type { OutboundMessage } from '../provider.js';
+import { overLimit, TEXT_LIMITS } from '../text-length.js';
 import type { ButtonParam, HeaderParam, TemplateParam } from '../../types.js';
 import type { MetaComponent, MetaParameter, MetaSendRequest } from './meta.wire.js';
 
-export const META_LIMITS = { headerText: 60, bodyParam: 1024, freeText: 4096, callbackData: 512 } as const;
+export const META_LIMITS = { ...TEXT_LIMITS, callbackData: 512 } as const;
 
-/** A message Meta would refuse: which part, which limit. Becomes a per-row outcome, never a crash. */
+/** A message Meta would refuse: which part, which limit. Becomes the row's outcome, never a crash. */
 export class MetaPayloadError extends Error {
   constructor(message: string) {
     super(message);
@@ -80,7 +81,7 @@ function buttonComponent(b: ButtonParam): MetaComponent {
 }
 
 function checkLength(text: string, limit: number, label: string): string {
-  const length = [...text].length;
-  if (length > limit) throw new MetaPayloadError(`${label} is ${length} characters; Meta's limit is ${limit}`);
+  const tooLong = overLimit(label, text, limit);
+  if (tooLong) throw new MetaPayloadError(tooLong);
   return text;
 }

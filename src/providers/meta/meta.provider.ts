@@ -44,7 +44,8 @@ export class MetaProvider implements Provider {
     try {
       body = metaRequestBody(msg);
     } catch (err) {
-      if (err instanceof MetaPayloadError) return { kind: 'error', action: 'permanent', code: 'payload_limit', detail: err.message };
+      // This row's values break a limit: the row fails, the run goes on.
+      if (err instanceof MetaPayloadError) return { kind: 'error', action: 'invalid_row', code: 'payload_limit', detail: err.message };
       throw err;
     }
     return metaSendOutcome(await this.http.request('POST', `/${this.config.graph_version}/${encodeURIComponent(msg.sender)}/messages`, body));

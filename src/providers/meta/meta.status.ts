@@ -31,5 +31,7 @@ export function metaStatusEvent(status: MetaStatus, receivedAt: Date): ProviderE
     error_detail: error ? (error.error_data?.details ?? error.message ?? error.title ?? null) : null,
     pricing_category: status.pricing?.category ?? null,
     payload: status,
+    // herald sends its send id as biz_opaque_callback_data; Meta echoes it on every status.
+    send_id: typeof status.biz_opaque_callback_data === 'string' && status.biz_opaque_callback_data !== '' ? status.biz_opaque_callback_data : null,
   };
 }

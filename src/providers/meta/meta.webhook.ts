@@ -14,10 +14,8 @@ import { eventId, type EventType, type ProviderEvent } from '../../events/event.
 import { digest, e164, isObject, list, parseTime, text, type Json } from '../../events/fields.js';
 import { safeEqual } from '../../util/safe-equal.js';
 import { otherEvent, type ParsedWebhook, type WebhookAdapter, type WebhookRequest } from '../../events/webhook.js';
+import { META_OPTED_OUT_CODE } from './meta.errors.js';
 import { metaStatusEvent, type MetaStatus } from './meta.status.js';
-
-/** The user stopped marketing messages: a permanent failure that becomes a suppression. */
-export const META_OPTED_OUT_CODE = 131050;
 
 /** `sha256=<hex>` = HMAC-SHA256(app secret, raw body), compared in constant time. */
 export function verifyMetaSignature(raw: Buffer, header: string | string[] | undefined, appSecret: string): boolean {
