@@ -91,4 +91,41 @@ describe('GroupCommit', () => {
     await new GroupCommit<number>(w.write).add([]);
     expect(w.batches).toEqual([]);
   });
+
+  describe('with isolate', () => {
+    /** A write that refuses any batch holding a negative number, at once. */
+    function refusingWrite() {
+      const batches: number[][] = [];
+      const write = (items: readonly number[]) => {
+        batches.push([...items]);
+        return items.some((i) => i < 0) ? Promise.reject(new Error(`cannot store ${items.filter((i) => i < 0).join(',')}`)) : Promise.resolve();
+      };
+      return { batches, write };
+    }
+
+    it('writes each call of a failed batch on its own: only the call with bad items fails', async () => {
+      const w = refusingWrite();
+      const commit = new GroupCommit<number>(w.write, () => 1, 5000, { isolate: true });
+      const results = await Promise.allSettled([commit.add([1, 2]), commit.add([-3]), commit.add([4]), commit.add([5, -6, 7])]);
+      expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as Error).message))).toEqual(['ok', 'cannot store -3', 'ok', 'cannot store -6']);
+      expect(w.batches).toEqual([[1, 2, -3, 4, 5, -6, 7], [1, 2], [-3], [4], [5, -6, 7]]);
+    });
+
+    it('does not write a lone call twice, and later calls form the next batch as usual', async () => {
+      const w = refusingWrite();
+      const commit = new GroupCommit<number>(w.write, () => 1, 5000, { isolate: true });
+      await expect(commit.add([-1])).rejects.toThrow('cannot store -1');
+      await Promise.all([commit.add([2]), commit.add([3])]);
+      expect(w.batches).toEqual([[-1], [2, 3]]);
+      await commit.idle();
+    });
+
+    it('without isolate, a failed batch fails every call in it', async () => {
+      const w = refusingWrite();
+      const commit = new GroupCommit<number>(w.write);
+      const results = await Promise.allSettled([commit.add([1]), commit.add([-2])]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      expect(w.batches).toEqual([[1, -2]]);
+    });
+  });
 });

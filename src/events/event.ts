@@ -5,6 +5,7 @@ import { GroupCommit } from '../util/group-commit.js';
 import { hexDigest } from '../util/hex-digest.js';
 import { EVENTS } from '../warehouse/tables.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { storableEvent, type EventRow } from './storable.js';
 
 export type EventType = 'sent' | 'delivered' | 'read' | 'failed' | 'clicked' | 'inbound' | 'opted_out' | 'opted_in'
   | 'template' | 'account' | 'billing' | 'other';
@@ -35,11 +36,20 @@ export function eventId(provider: string, parts: readonly (string | number | nul
 
 /**
  * Lands events, deduplicated by event id, then brings `herald.suppressions` in line with any
- * opt-out / opt-in among them. Resolves only once both are durably written.
+ * opt-out / opt-in among them. Resolves only once both are durably written. Every event is
+ * made storable first (storable.ts), whichever path it came by; UnstorableEvent, before anything
+ * is written, when one cannot be.
  */
 export async function landEvents(wh: Warehouse, events: readonly ProviderEvent[]): Promise<void> {
-  await wh.insert(EVENTS, events as unknown as Record<string, unknown>[], { ignoreDuplicates: true });
-  if (events.some((e) => e.event_type === 'opted_out' || e.event_type === 'opted_in')) await inTurn(wh, () => applyConsent(wh, events));
+  await writeEvents(wh, events);
+}
+
+/** landEvents, returning the rows as stored (for the metrics). */
+async function writeEvents(wh: Warehouse, events: readonly ProviderEvent[]): Promise<EventRow[]> {
+  const rows = events.map(storableEvent);
+  await wh.insert(EVENTS, rows as unknown as Record<string, unknown>[], { ignoreDuplicates: true });
+  if (rows.some((e) => e.event_type === 'opted_out' || e.event_type === 'opted_in')) await inTurn(wh, () => applyConsent(wh, rows));
+  return rows;
 }
 
 /**
@@ -59,13 +69,13 @@ const WRITERS = { postgres: 6, duckdb: 1 } as const;
 
 /**
  * Where providers hand events to be landed: concurrent callers share one batched write (group
- * commit), and each call resolves once its events are durable. The warehouse is looked up at
- * write time, so a sink can exist before its warehouse is opened.
+ * commit), and each call resolves once its events are durable. A failed batch is written again
+ * call by call, so only the call whose events cannot be stored fails. The warehouse is looked up
+ * at write time, so a sink can exist before its warehouse is opened.
  */
 export function eventSink(warehouse: () => Warehouse): { land(events: ProviderEvent[]): Promise<void>; idle(): Promise<void> } {
   const commit = new GroupCommit<ProviderEvent>(async (batch) => {
-    await landEvents(warehouse(), batch);
-    recordEventsLanded(batch);
-  }, () => WRITERS[(warehouse() as Warehouse | undefined)?.kind ?? 'duckdb']);
+    recordEventsLanded(await writeEvents(warehouse(), batch));
+  }, () => WRITERS[(warehouse() as Warehouse | undefined)?.kind ?? 'duckdb'], undefined, { isolate: true });
   return { land: (events) => commit.add(events), idle: () => commit.idle() };
 }

@@ -1,4 +1,4 @@
-/** `GET /healthz`: the process is up and serving (liveness; the warehouse is proven by each webhook write). */
+/** `GET /healthz`: the process is up and serving (liveness: 200 even while the warehouse is down; that is /readyz). */
 import type { Route } from './router.js';
 
 export function healthRoute(describe: () => Record<string, unknown> = () => ({})): Route {

@@ -1,7 +1,8 @@
 /**
  * `herald serve` assembled: the group-commit event sink, the providers' webhook adapters, the
- * route table, the listening server — and a close() that stops taking requests, lets those in
- * flight finish, and waits for their events to be written.
+ * route table (webhooks, /healthz, /readyz and the routes given), the listening server — and a
+ * close() that stops taking requests, lets those in flight finish, and waits for their events to
+ * be written.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +16,9 @@ import { metaWebhook } from '../providers/meta/meta.webhook.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { healthRoute } from './health.route.js';
 import { createHttpServer } from './http.server.js';
+import { readyRoute } from './ready.route.js';
 import type { Route } from './router.js';
+import { warehouseProbe } from './warehouse-probe.js';
 import { webhookRoutes } from './webhook.routes.js';
 
 export interface ServeOptions {
@@ -50,10 +53,12 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     !infobip.webhook_secret && 'INFOBIP_WEBHOOK_SECRET', !ada.webhook_secret && 'ADA_WEBHOOK_SECRET',
   ].filter(Boolean);
   if (missing.length > 0) logger.warn({ unset: missing }, 'webhooks of these providers will be refused (401/403) until the variables are set');
+  const probe = warehouseProbe(() => o.wh);
   const routes: Route[] = [
     healthRoute(() => ({ warehouse: o.wh.kind })),
+    readyRoute(probe),
     ...webhookRoutes({
-      land: o.land ?? sink.land, logger, metaVerifyToken: meta.verify_token,
+      land: o.land ?? sink.land, probe, logger, metaVerifyToken: meta.verify_token,
       meta: metaWebhook(meta, rules), infobip: infobipWebhook(infobip, rules), ada: adaWebhook(ada, rules),
     }),
     ...(o.routes ?? []),

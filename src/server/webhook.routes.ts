@@ -1,20 +1,26 @@
 /**
  * Webhook endpoints (DESIGN "HTTP"): authenticate over the raw bytes (401, nothing landed), parse
  * JSON (400), turn every event into a row (unknown shapes as `other`, with a warning), hand them
- * to the group-commit sink and answer 200 only once they are stored; 503 when they could not be,
- * so the provider retries.
+ * to the group-commit sink and answer 200 only once they are stored. When they could not be: 400
+ * if their content never will be (the provider stops retrying), 503 if the warehouse is the
+ * problem (it retries). A bad body never gets a 500.
  */
 import { errorMessage } from '../errors.js';
 import type { ProviderEvent } from '../events/event.js';
-import type { WebhookAdapter } from '../events/webhook.js';
+import { UnstorableEvent } from '../events/storable.js';
+import { otherEvent, type ParsedWebhook, type WebhookAdapter } from '../events/webhook.js';
 import type { Logger } from '../log.js';
 import { maskPhone } from '../pipeline/phone.normalize.js';
 import { metaVerification } from '../providers/meta/meta.webhook.js';
 import type { Route, RouteReply, RouteRequest } from './router.js';
+import type { WarehouseProbe } from './warehouse-probe.js';
+import { writeFailure } from './write-failure.js';
 
 export interface WebhookRouteDeps {
   /** Resolves once the events are durably written (eventSink().land: one write for concurrent requests). */
   land: (events: ProviderEvent[]) => Promise<void>;
+  /** Tells a warehouse outage (503) from events that cannot be stored (400). */
+  probe: WarehouseProbe;
   logger: Logger;
   meta: WebhookAdapter;
   infobip: WebhookAdapter;
@@ -58,14 +64,17 @@ async function ingest(adapter: WebhookAdapter, r: RouteRequest, d: WebhookRouteD
     d.logger.warn({ provider, bytes: r.body.length, err: errorMessage(err) }, 'webhook body is not JSON: 400');
     return { status: 400, body: { error: 'malformed JSON' } };
   }
-  const parsed = adapter.parse(body, new Date(), kind);
-  if (parsed.unknown.length > 0) {
-    d.logger.warn({ provider, kind, unknown: tally(parsed.unknown) }, 'webhook events of unknown shape landed as other');
-  }
+  let parsed: ParsedWebhook;
   try {
+    parsed = parseBody(adapter, body, kind, d);
     await d.land(parsed.events);
   } catch (err) {
-    d.logger.error({ provider, events: parsed.events.length, err: errorMessage(err) }, 'webhook events not stored: 503, the provider will retry');
+    const failure = await writeFailure(err, d.probe);
+    if (failure.status === 400) {
+      d.logger.warn({ provider, reason: failure.reason }, 'webhook events cannot be stored: 400, the provider should not retry');
+      return { status: 400, body: { error: `events cannot be stored: ${failure.reason}` } };
+    }
+    d.logger.error({ provider, reason: failure.reason }, 'webhook events not stored: 503, the provider will retry');
     return { status: 503, headers: { 'retry-after': '5' }, body: { error: 'storage unavailable, retry later' } };
   }
   for (const e of parsed.events) {
@@ -74,6 +83,30 @@ async function ingest(adapter: WebhookAdapter, r: RouteRequest, d: WebhookRouteD
     }
   }
   return { status: 200, body: { received: parsed.events.length } };
+}
+
+/**
+ * The adapter's events; a body its parser throws on lands whole as one `other` event, so it is
+ * kept (there is no API to fetch old webhooks) rather than refused. Throws only when even that
+ * cannot be built (a body too deep to serialize), which answers 400.
+ */
+function parseBody(adapter: WebhookAdapter, body: unknown, kind: string | undefined, d: WebhookRouteDeps): ParsedWebhook {
+  const receivedAt = new Date();
+  let parsed: ParsedWebhook;
+  try {
+    parsed = adapter.parse(body, receivedAt, kind);
+  } catch (err) {
+    d.logger.error({ provider: adapter.provider, kind, err: errorMessage(err) }, 'webhook parser failed: the body lands whole as other');
+    try {
+      return { events: [otherEvent(adapter.provider, `unparsed body (${errorMessage(err)})`, body, receivedAt)], unknown: [] };
+    } catch (again) {
+      throw new UnstorableEvent(`body cannot be read: ${errorMessage(again)}`);
+    }
+  }
+  if (parsed.unknown.length > 0) {
+    d.logger.warn({ provider: adapter.provider, kind, unknown: tally(parsed.unknown) }, 'webhook events of unknown shape landed as other');
+  }
+  return parsed;
 }
 
 function tally(items: readonly string[]): Record<string, number> {

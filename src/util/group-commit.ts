@@ -7,6 +7,9 @@
  *
  * One waiter per call, not per item: a call's items always travel in one batch, so a 2,048-row
  * chunk costs one promise rather than 2,048 (which the GC had to trace and promote).
+ *
+ * With `isolate`, a failed batch of several calls is written again call by call, so one caller's
+ * unstorable items fail only that caller (webhooks: one bad body must not cost the others a retry).
  */
 interface Waiter<T> {
   items: readonly T[];
@@ -20,14 +23,18 @@ export class GroupCommit<T> {
   private scheduled = false;
   private readonly idlers: (() => void)[] = [];
 
-  /** `maxBatch` bounds a batch by items, except that one call's items are never split. */
+  /**
+   * `maxBatch` bounds a batch by items, except that one call's items are never split. `isolate`:
+   * after a failed batch of several calls, write each call's items on their own.
+   */
   constructor(
     private readonly write: (items: readonly T[]) => Promise<void>,
     private readonly writers: () => number = () => 1,
     private readonly maxBatch = 5000,
+    private readonly options: { isolate?: boolean } = {},
   ) {}
 
-  /** Resolves once every item is written; rejects if the write that carried them failed. */
+  /** Resolves once every item is written; rejects if the write that carried them failed (with `isolate`, their own write). */
   add(items: readonly T[]): Promise<void> {
     if (items.length === 0) return Promise.resolve();
     const done = new Promise<void>((resolve, reject) => this.pending.push({ items, resolve, reject }));
@@ -57,13 +64,18 @@ export class GroupCommit<T> {
       this.active++;
       this.write(batch.length === 1 ? batch[0]!.items : batch.flatMap((w) => w.items)).then(
         () => { for (const w of batch) w.resolve(); },
-        (err: unknown) => { for (const w of batch) w.reject(err); },
+        (err: unknown) => (this.options.isolate && batch.length > 1 ? this.writeEach(batch) : batch.forEach((w) => w.reject(err))),
       ).finally(() => {
         this.active--;
         if (this.pending.length > 0) this.schedule();
         else if (this.active === 0) for (const resolve of this.idlers.splice(0)) resolve();
       });
     }
+  }
+
+  /** Each call's items in a write of their own, one after another (the batch's writer slot stays taken). */
+  private async writeEach(batch: readonly Waiter<T>[]): Promise<void> {
+    for (const w of batch) await this.write(w.items).then(w.resolve, w.reject);
   }
 
   /** Whole calls from the front of the queue, up to `maxBatch` items (at least one call). */
