@@ -25,7 +25,7 @@ async function timePipeline(wh: DuckDbWarehouse): Promise<{ rows: number; ms: nu
   const loaded = benchJob('bench_throughput');
   const start = performance.now();
   const segment = await openSegment(wh, loaded, { sending: true }); // a real run's path: spooled on DuckDB
-  const drafts: AsyncIterable<Draft[]> = render(loaded.job, normalize(loaded.job, wh, segmentRows(segment)));
+  const drafts: AsyncIterable<Draft[]> = render(loaded.job, normalize(loaded.job, segmentRows(segment)));
   let rows = 0;
   let open = 0;
   for await (const batch of drafts) {

@@ -57,6 +57,14 @@ export class WarehouseError extends RunAbortedError {
   }
 }
 
+/** A ledger write did not touch the rows it had to: herald's record and the run disagree. */
+export class LedgerMismatchError extends WarehouseError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LedgerMismatchError';
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

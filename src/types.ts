@@ -13,10 +13,14 @@
  */
 import type { Job } from './config/job.schema.js';
 
-/** Status of a send (DESIGN "Tables"). */
-export type SendStatus = 'planned' | 'rejected' | 'suppressed' | 'duplicate' | 'accepted' | 'failed' | 'deferred' | 'unknown';
+/**
+ * Status of a send (DESIGN "Tables"; the transitions are in pipeline/land.ts). `pending`: to be
+ * attempted, not yet at the provider; `in_flight`: its request has started. The rest are final
+ * for the run, except that a resumed run takes `unknown` again when it may resend safely.
+ */
+export type SendStatus = 'planned' | 'rejected' | 'suppressed' | 'duplicate' | 'pending' | 'in_flight' | 'accepted' | 'failed' | 'deferred' | 'unknown';
 
-export const SEND_STATUSES: readonly SendStatus[] = ['planned', 'rejected', 'suppressed', 'duplicate', 'accepted', 'failed', 'deferred', 'unknown'];
+export const SEND_STATUSES: readonly SendStatus[] = ['planned', 'rejected', 'suppressed', 'duplicate', 'pending', 'in_flight', 'accepted', 'failed', 'deferred', 'unknown'];
 
 /** A decided outcome for a row: why it was not (or was) sent. */
 export interface Verdict {
@@ -108,6 +112,8 @@ export interface SendRecord {
   attempts: number;
   created_at: Date;
   sent_at: Date | null;
+  /** Until when the job leaves this key alone: a permanent failure (retry_failed_after), a deferral. */
+  not_before: Date | null;
 }
 
 /** A row of `herald.runs`. */

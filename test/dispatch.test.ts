@@ -5,55 +5,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobSchema } from '../src/config/job.schema.js';
 import type { LoadedJob } from '../src/config/load.js';
+import { accepted, loadedJob, phone, ScriptedProvider } from './support/scripted-provider.js';
 import { LimiterRegistry } from '../src/dispatch/limiter.js';
 import { silentLogger } from '../src/log.js';
 import { runJob, type RunOptions } from '../src/pipeline/run-job.js';
-import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
+import type { Provider } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
 import { EVENTS } from '../src/warehouse/tables.js';
-
-/** Generated US numbers in the fictional 201-555-01xx range: valid, FIXED_LINE_OR_MOBILE. */
-const phone = (i: number) => `+1201555${String(100 + i).padStart(4, '0')}`;
-
-function segmentSql(rows: number): string {
-  const values = Array.from({ length: rows }, (_, i) => `('k${i}', '${phone(i)}', 'Name ${i}', 'true')`).join(', ');
-  return `SELECT * FROM (VALUES ${values}) AS t(customer_id, phone, first_name, opt_in)`;
-}
-
-function loadedJob(rows: number, delivery: Record<string, unknown> = {}): LoadedJob {
-  const job = JobSchema.parse({
-    name: 'dispatch_test',
-    source: { query: segmentSql(rows) },
-    audience: { key: 'customer_id', phone: 'phone', default_region: 'US', consent: 'opt_in' },
-    message: { provider: 'sandbox', sender: '15550001234', template: { name: 'hello', language: 'en_US' }, body: [{ column: 'first_name' }] },
-    delivery: { rate_per_second: 1000, concurrency: 4, ...delivery },
-  });
-  return { job, file: 'dispatch_test.yaml', sql: job.source.query!, sqlOrigin: 'dispatch_test.yaml source.query' };
-}
-
-/** A provider whose answer per call comes from a script; it records every call. */
-class ScriptedProvider implements Provider {
-  readonly name = 'sandbox' as const;
-  readonly defaultRatePerSecond = 1000;
-  readonly calls: OutboundMessage[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
-  constructor(private readonly script: (msg: OutboundMessage, callIndex: number) => SendOutcome | Promise<SendOutcome>) {}
-  async send(msg: OutboundMessage): Promise<SendOutcome> {
-    const index = this.calls.push(msg) - 1;
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    try {
-      await new Promise((r) => setTimeout(r, 1));
-      return await this.script(msg, index);
-    } finally {
-      this.inFlight--;
-    }
-  }
-  async close(): Promise<void> {}
-}
-
-const accepted = (msg: OutboundMessage): SendOutcome => ({ kind: 'accepted', providerMessageId: `wamid.${msg.sendId}` });
 
 describe('dispatch', () => {
   let wh: DuckDbWarehouse;
@@ -88,10 +46,14 @@ describe('dispatch', () => {
     expect(ids.size).toBe(2);
   });
 
-  it('gives up on a transient error after the attempts limit: failed with the code', async () => {
+  it('gives up on a transient error after the attempts limit: pending for the next run, not failed', async () => {
     const provider = new ScriptedProvider(() => ({ kind: 'error', action: 'retry', code: '131000', detail: 'Something went wrong', retryAfterMs: 1 }));
     const summary = await run(loadedJob(1), provider);
-    expect(await sends(summary.run_id)).toEqual([{ row_key: 'k0', status: 'failed', reason: 'provider:131000', error_code: '131000', attempts: 5, error_detail: 'Something went wrong (gave up after 5 attempts)' }]);
+    expect(await sends(summary.run_id)).toEqual([{
+      row_key: 'k0', status: 'pending', reason: 'provider:131000', error_code: '131000', attempts: 5, error_detail: 'Something went wrong (gave up after 5 attempts in this run)',
+    }]);
+    const next = await run(loadedJob(1), new ScriptedProvider(accepted));
+    expect(next.counts.accepted).toBe(1);
   });
 
   it('records permanent failures per row and keeps going', async () => {
@@ -105,8 +67,14 @@ describe('dispatch', () => {
     const provider = new ScriptedProvider(() => ({ kind: 'error', action: 'defer', code: '131049', detail: 'ecosystem limit' }));
     const summary = await run(loadedJob(1), provider);
     const [row] = await sends(summary.run_id);
-    expect(row).toMatchObject({ status: 'deferred', reason: 'provider:131049' });
-    expect(row!.error_detail).toMatch(/^ecosystem limit; not before \d{4}-\d\d-\d\dT/);
+    expect(row).toMatchObject({ status: 'deferred', reason: 'provider:131049', error_detail: 'ecosystem limit' });
+    const [{ not_before: notBefore }] = await wh.query<{ not_before: Date }>('SELECT not_before FROM herald.sends WHERE run_id = $1', [summary.run_id]) as [{ not_before: Date }];
+    expect(Math.abs(notBefore.getTime() - (Date.now() + 86_400_000))).toBeLessThan(60_000);
+    // The next run leaves it alone until then.
+    const next = new ScriptedProvider(accepted);
+    const again = await run(loadedJob(1), next);
+    expect((await sends(again.run_id)).map((s) => `${s.status}/${s.reason}`)).toEqual(['deferred/not_before']);
+    expect(next.calls).toHaveLength(0);
   });
 
   it('an unknown outcome is recorded as unknown and never resent', async () => {
@@ -120,16 +88,17 @@ describe('dispatch', () => {
     expect(resend.counts.accepted).toBe(2);
   });
 
-  it('an auth error aborts the run (exit 1); rows not yet sent are sent by the next run', async () => {
+  it('an auth error aborts the run (exit 1) and leaves the refused row and the rest pending, never failed', async () => {
     const provider = new ScriptedProvider((msg, i) => (i === 5 ? { kind: 'error', action: 'abort', code: '190', detail: 'Invalid OAuth access token' } : accepted(msg)));
     const loaded = loadedJob(40, { concurrency: 1 });
     const first = await run(loaded, provider, { runKey: 'k1' });
     expect(first.status).toBe('aborted');
     expect(first.exit_code).toBe(1);
     expect(first.error).toMatch(/provider:190: Invalid OAuth access token/);
-    expect(first.counts.accepted).toBe(5);
-    expect(first.counts.failed).toBe(1);
+    expect(first.counts).toMatchObject({ accepted: 5, failed: 0, pending: 35, audience: 40 });
     expect(provider.calls).toHaveLength(6); // nothing was sent after the abort
+    const refused = (await sends(first.run_id)).find((s) => s.row_key === 'k5');
+    expect(refused).toMatchObject({ status: 'pending', reason: 'run_stopped', error_code: '190' });
 
     // Resuming the same run key sends the rest and nothing twice.
     const healthy = new ScriptedProvider(accepted);
@@ -137,7 +106,8 @@ describe('dispatch', () => {
     expect(resumed.run_id).toBe(first.run_id);
     expect(resumed.resumed).toBe(true);
     expect(resumed.status).toBe('succeeded');
-    expect(resumed.counts).toMatchObject({ audience: 40, accepted: 39, failed: 1 });
+    expect(resumed.counts).toMatchObject({ audience: 40, accepted: 40, failed: 0, pending: 0 });
+    expect(healthy.calls).toHaveLength(35);
     // Call 5 was refused (nothing sent); every other call reached a different recipient.
     const everyone = [...provider.calls.filter((_, i) => i !== 5), ...healthy.calls].map((c) => c.recipient);
     expect(new Set(everyone).size).toBe(everyone.length);
@@ -152,7 +122,7 @@ describe('dispatch', () => {
     const provider = new ScriptedProvider(() => ({ kind: 'error', action: 'fix_request', code: '132000', detail: 'Number of parameters does not match' }));
     const summary = await run(loadedJob(30, { concurrency: 1 }), provider);
     expect(summary.status).toBe('aborted');
-    expect(summary.error).toMatch(/3 sends failed with provider:132000/);
+    expect(summary.error).toMatch(/3 rows failed with provider:132000/);
     expect(provider.calls).toHaveLength(3);
   });
 

@@ -1,9 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobSchema, type Job } from '../src/config/job.schema.js';
 import { hasConsent, normalize } from '../src/pipeline/normalize.js';
 import type { Draft, Verdict } from '../src/types.js';
-import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
-import { SUPPRESSIONS } from '../src/warehouse/tables.js';
 import type { Row } from '../src/warehouse/warehouse.js';
 
 const job: Job = JobSchema.parse({
@@ -13,27 +11,13 @@ const job: Job = JobSchema.parse({
   message: { provider: 'sandbox', sender: '15550001234', template: { name: 'welcome_back', language: 'ja' } },
 });
 
-let wh: DuckDbWarehouse;
-
-beforeAll(async () => {
-  wh = await DuckDbWarehouse.open(':memory:');
-  await wh.insert(SUPPRESSIONS, [
-    { recipient: '+818012345678', reason: 'stop_keyword', source_event_id: 'ev_1', created_at: new Date('2026-01-02T03:04:05Z') },
-    { recipient: '+6581234567', reason: 'meta_131050', source_event_id: null, created_at: new Date('2026-01-03T00:00:00Z') },
-  ]);
-});
-
-afterAll(async () => {
-  await wh.close();
-});
-
 async function* chunksOf(...chunks: Row[][]): AsyncGenerator<Row[]> {
   yield* chunks;
 }
 
 async function run(...chunks: Row[][]): Promise<Draft[][]> {
   const out: Draft[][] = [];
-  for await (const drafts of normalize(job, wh, chunksOf(...chunks))) out.push(drafts);
+  for await (const drafts of normalize(job, chunksOf(...chunks))) out.push(drafts);
   return out;
 }
 
@@ -153,24 +137,7 @@ describe('normalize', () => {
     ]);
   });
 
-  it('a recipient in herald.suppressions is suppressed (opted_out) with the stored reason', async () => {
-    const out = await run(
-      [
-        { customer_id: 'c1', phone: '080-1234-5678', opt_in: true },
-        { customer_id: 'c2', phone: '090-1234-5678', opt_in: true },
-      ],
-      [{ customer_id: 'c3', phone: '+65 8123 4567', opt_in: 'y' }],
-    );
-    expect(out.map(summary)).toEqual([
-      [
-        ['c1', '+818012345678', { status: 'suppressed', reason: 'opted_out', detail: 'stop_keyword' }],
-        ['c2', '+819012345678', 'open'],
-      ],
-      [['c3', '+6581234567', { status: 'suppressed', reason: 'opted_out', detail: 'meta_131050' }]],
-    ]);
-  });
-
-  it('a suppressed recipient without consent stays no_consent', async () => {
+  it('a recipient without consent is no_consent', async () => {
     const [drafts] = await run([{ customer_id: 'c1', phone: '+818012345678', opt_in: 'no' }]);
     expect(summary(drafts!)).toEqual([['c1', '+818012345678', { status: 'suppressed', reason: 'no_consent', detail: 'opt_in is "no"' }]]);
   });

@@ -48,7 +48,7 @@ export const ButtonSchema = z.strictObject({
   message: 'a button takes exactly one of "url_suffix" or "quick_reply_payload"',
 });
 
-const duration = z.string().regex(/^\d+[mhd]$/, 'a duration such as 90m, 24h or 7d');
+const duration = z.string().regex(/^\d+[smhd]$/, 'a duration such as 30s, 90m, 24h or 7d');
 
 export const DedupeSchema = z.union([
   z.literal('job').describe('never twice per row key for this job'),
@@ -113,9 +113,13 @@ export const JobSchema = z.strictObject({
       .describe('no sends from this time of day in the recipient\'s zone: later rows are deferred'),
     recipient_timezone: column.optional().describe('column with each recipient\'s IANA time zone (else derived from the number\'s country)'),
     max_failure_ratio: z.number().min(0).max(1).optional().describe('exit code 3 when failed / attempted exceeds it'),
+    retry_failed_after: duration.default('7d')
+      .describe('a recipient that failed permanently (e.g. undeliverable) is not tried again by this job for this long'),
+    unknown_resend_after: duration.default('15m')
+      .describe('a send whose outcome is unknown and that got no webhook for this long, while the sender\'s later sends did, was never accepted: the next run sends it'),
   }).refine((d) => !d.not_before || !d.not_after || d.not_before < d.not_after, {
     message: 'not_before must be earlier than not_after', path: ['not_after'],
-  }).default({ dedupe: 'job' }),
+  }).default({ dedupe: 'job', retry_failed_after: '7d', unknown_resend_after: '15m' }),
 });
 
 export type Job = z.infer<typeof JobSchema>;
@@ -123,3 +127,9 @@ export type BodyParam = z.infer<typeof BodyParamSchema>;
 export type HeaderSpec = z.infer<typeof HeaderSchema>;
 export type ButtonSpec = z.infer<typeof ButtonSchema>;
 export type Dedupe = z.infer<typeof DedupeSchema>;
+
+/** `30s`, `90m`, `24h`, `7d` (the `duration` format above) in milliseconds. */
+export function durationMs(text: string): number {
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[text.slice(-1) as 's' | 'm' | 'h' | 'd'];
+  return Number(text.slice(0, -1)) * unit;
+}

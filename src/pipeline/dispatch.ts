@@ -1,46 +1,37 @@
 /**
- * Dispatch: decides each rendered row's last pre-send fate (already sent, dry run, past the
- * deadline), then sends the rest through the provider at the sender's rate.
+ * Dispatch: sends the rows decide() queued, at the sender's rate, and hands every answer to the
+ * ledger (land.ts), which alone knows what each answer makes of the row. A permit is held from a
+ * row's turn to its settlement, so at most `concurrency` rows are ever in flight — and after a
+ * crash, at most that many are `unknown`.
  *
- * The ledger rule (DESIGN "Idempotency and crashes"): a send is durably recorded as in flight
- * (`unknown` / `in_flight`) before its provider call and settled after. A permit is held from
- * the record to the settlement, so after a crash at most `concurrency` sends are `unknown`.
+ * The run stops taking rows when it is told to (a signal, the job lock lost), when the provider
+ * refuses the account (`abort`), when the same template error came back for several rows
+ * (`fix_request`), or when the circuit breaker trips: rows not yet at the provider stay `pending`,
+ * and the same run key continues them.
  */
-import type { Job } from '../config/job.schema.js';
 import { RunAbortedError, errorMessage } from '../errors.js';
 import type { RateLimiter } from '../dispatch/limiter.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../providers/provider.js';
-import { loadPriorSends } from '../store/prior-sends.js';
-import { findSendsInRun, type PriorSend } from '../store/sends.store.js';
-import type { SendsWriter } from '../store/sends.writer.js';
-import type { Draft, RenderedMessage, SendRecord, Verdict } from '../types.js';
-import { recordProviderRequest, recordSends } from '../observability/metrics.js';
-import { Channel } from '../util/channel.js';
+import { recordProviderRequest } from '../observability/metrics.js';
 import { Semaphore } from '../util/semaphore.js';
-import type { Warehouse } from '../warehouse/warehouse.js';
-import { quietHours } from './quiet-hours.js';
-import { dedupeSince, idempotencyKey, sendId } from './identity.js';
+import type { Decided } from './decide.js';
+import type { Ledger, Sendable } from './land.js';
 
 export interface DispatchOptions {
-  job: Job;
-  runId: string;
-  dryRun: boolean;
-  /** The run existed before (same run key): rows it already holds are not accounted twice. */
-  resumed: boolean;
-  /** Send again rows whose earlier outcome is unknown (DESIGN: off unless asked). */
-  resendUnknown: boolean;
-  wh: Warehouse;
-  writer: SendsWriter;
+  ledger: Ledger;
   provider: Provider;
   limiter: RateLimiter;
-  /** Aborted → take no new rows, finish what is in flight (SIGTERM). */
+  /** Sends in flight at once (default: defaultConcurrency of the rate). */
+  concurrency?: number;
+  /** Aborted → take no new rows, settle what is in flight (SIGTERM, the job lock lost). */
   stop?: AbortSignal;
   now?: () => Date;
   /** Attempts per send for retryable errors. */
   maxAttempts?: number;
-  /** Identical template/parameter errors after which the run stops: the rest would fail the same way. */
+  /** Rows that failed with the same template/request error after which the run stops. */
   fixRequestLimit?: number;
   backoffMs?: (attempt: number) => number;
+  breaker?: { failures: number; withinMs: number };
 }
 
 /**
@@ -58,153 +49,181 @@ export function defaultBackoff(attempt: number): number {
   return Math.random() * Math.min(30_000, 500 * 2 ** (attempt - 1));
 }
 
-interface Sendable {
-  record: SendRecord;
-  message: RenderedMessage;
-  /** The row already exists in this run (resumed): settle it instead of inserting it. */
-  existing: boolean;
-  timeZone: string | null | undefined;
+/** 20 transient failures (network, 5xx, no answer) on distinct rows within 30 s, no other answer between. */
+export const DEFAULT_BREAKER = { failures: 20, withinMs: 30_000 } as const;
+
+/**
+ * Consecutive transport failures on distinct rows: a provider that cannot be reached is not a
+ * reason to fail every row five times over; the run stops and its rows stay pending.
+ */
+export class CircuitBreaker {
+  private streak: { sendId: string; at: number }[] = [];
+
+  constructor(private readonly limit: { failures: number; withinMs: number }, private readonly now: () => number = () => performance.now()) {}
+
+  /** Records a transport failure; true when the breaker trips. */
+  failure(sendId: string): boolean {
+    const at = this.now();
+    this.streak = this.streak.filter((f) => f.at > at - this.limit.withinMs && f.sendId !== sendId);
+    this.streak.push({ sendId, at });
+    return this.streak.length >= this.limit.failures;
+  }
+
+  /** Any answer from the provider itself closes the streak. */
+  success(): void {
+    this.streak = [];
+  }
 }
 
-/** Yields settled records in batches; throws RunAbortedError at the end when the run had to stop. */
-export async function* dispatch(drafts: AsyncIterable<Draft[]>, o: DispatchOptions): AsyncGenerator<SendRecord[]> {
+/** Sends every queued row; throws RunAbortedError at the end when the run had to stop. */
+export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptions): Promise<void> {
+  const { ledger } = o;
   const now = o.now ?? (() => new Date());
   const maxAttempts = o.maxAttempts ?? 5;
   const fixRequestLimit = o.fixRequestLimit ?? 3;
   const backoff = o.backoffMs ?? defaultBackoff;
-  const hours = quietHours(o.job.delivery, o.job.timezone);
-  const outsideHours = (recipient: string, zone: string | null | undefined, at: Date): Verdict | null => {
-    const why = hours?.check(recipient, zone, at);
-    return why ? { status: 'deferred', reason: 'quiet_hours', detail: why } : null;
-  };
-  const prior = await loadPriorSends(o.wh, o.job.name, o.runId, dedupeSince(o.job.delivery.dedupe, now()));
-  const permits = new Semaphore(o.job.delivery.concurrency ?? defaultConcurrency(o.limiter.ratePerSecond));
-  const out = new Channel<SendRecord[]>();
+  const breakerLimit = o.breaker ?? DEFAULT_BREAKER;
+  const breaker = new CircuitBreaker(breakerLimit);
+  const permits = new Semaphore(o.concurrency ?? defaultConcurrency(o.limiter.ratePerSecond));
   const inFlight = new Set<Promise<void>>();
-  const fixRequests = new Map<string, number>();
+  const fixRequests = new Map<string, Set<string>>();
   let abort: string | null = null;
-  const stopping = () => abort !== null || o.stop?.aborted === true;
+  let failure: { error: unknown } | null = null;
+  // Wakes rows sleeping before a retry as soon as the run stops, so they settle pending at once.
+  const halt = new AbortController();
+  const stopAll = (reason: string) => {
+    abort ??= reason;
+    halt.abort();
+  };
+  o.stop?.addEventListener('abort', () => halt.abort(), { once: true });
+  const stopReason = () => abort ?? (o.stop?.aborted ? stopDetail(o.stop) : null);
+  const pause = (ms: number) => sleep(ms, halt.signal);
 
-  const settle = async (s: Sendable, verdict: Verdict, extra: Partial<SendRecord> = {}) => {
-    Object.assign(s.record, { status: verdict.status, reason: verdict.reason, error_code: verdict.errorCode ?? null, error_detail: verdict.detail ?? null }, extra);
-    await o.writer.settle([s.record]);
-    recordSends([s.record]);
-    out.push([s.record]);
+  const transportFailure = (s: Sendable, outcome: SendOutcome) => {
+    if (breaker.failure(s.record.send_id)) {
+      stopAll(`the provider is not answering: ${breakerLimit.failures} transient failures in a row on distinct rows within ${breakerLimit.withinMs / 1000} s ` +
+        `(last: ${describe(outcome)}); rows not sent stay pending: run again with the same run key once the provider answers`);
+    }
   };
 
   const sendOne = async (s: Sendable): Promise<void> => {
-    const { record } = s;
-    record.status = 'unknown';
-    record.reason = 'in_flight';
-    if (s.existing) await o.writer.settle([record]);
-    else await o.writer.insert([record]);
     let recipientWaits = 0;
-    for (let attempt = record.attempts + 1; ; attempt++) {
-      if (stopping()) return settle(s, { status: 'deferred', reason: 'run_aborted', detail: abort ?? 'the run was stopped before this row was sent' });
-      const quiet = outsideHours(record.recipient!, s.timeZone, now());
-      if (quiet) return settle(s, quiet);
-      record.attempts = attempt;
-      const outbound: OutboundMessage = { sendId: record.send_id, recipient: record.recipient!, sender: record.sender!, message: s.message, attempt };
-      const outcome = await o.limiter.schedule(() => callProvider(o.provider, outbound));
+    for (let attempt = s.record.attempts + 1; ; attempt++) {
+      const stopped = stopReason();
+      if (stopped) return ledger.pending(s, 'run_stopped', stopped);
+      const hold = s.holdAt(now());
+      if (hold) return ledger.deferred(s, hold);
+      const outbound: OutboundMessage = { sendId: s.record.send_id, recipient: s.record.recipient!, sender: s.record.sender!, message: s.message, attempt };
+      // The row is in flight only once the limiter granted it, and the request starts once that
+      // is durable: a crash while it waits for its turn leaves it pending, not unknown.
+      const outcome = await o.limiter.schedule(async (): Promise<SendOutcome | null> => {
+        if (stopReason()) return null;
+        await ledger.start(s, attempt);
+        return callProvider(o.provider, outbound);
+      });
+      if (!outcome) continue; // stopped while waiting: the loop's first check settles it
       if (outcome.kind === 'accepted') {
-        const held = outcome.detail && outcome.detail !== 'accepted' ? outcome.detail : null;
-        return settle(s, { status: 'accepted', reason: held }, { provider_message_id: outcome.providerMessageId, sent_at: now() });
+        breaker.success();
+        return ledger.accepted(s, outcome);
       }
-      if (outcome.kind === 'unknown') return settle(s, { status: 'unknown', reason: 'outcome_unknown', detail: outcome.detail });
-      const reason = `provider:${outcome.code}`;
-      const failed: Verdict = { status: 'failed', reason, errorCode: outcome.code, detail: outcome.detail };
+      if (outcome.kind === 'unknown') {
+        transportFailure(s, outcome);
+        // A provider that refuses a reused id takes the same send again safely (Infobip).
+        if (o.provider.resendsSafely && attempt < maxAttempts && !stopReason()) {
+          await ledger.pending(s, 'retrying', outcome.detail);
+          await pause(backoff(attempt));
+          continue;
+        }
+        return ledger.unknown(s, outcome.detail);
+      }
+      if (outcome.action === 'retry') transportFailure(s, outcome);
+      else if (outcome.action !== 'slow_down' && outcome.action !== 'retry_recipient_later') breaker.success();
       if (outcome.pauseSenderMs) o.limiter.pause(outcome.pauseSenderMs);
       switch (outcome.action) {
         case 'slow_down':
         case 'retry':
-        case 'retry_recipient_later':
+        case 'retry_recipient_later': {
           if (outcome.action === 'slow_down') o.limiter.slowDown();
-          if (attempt >= maxAttempts) return settle(s, { ...failed, detail: `${outcome.detail} (gave up after ${attempt} attempts)` });
+          if (attempt >= maxAttempts) {
+            // Not the recipient's doing, so not failed: pending, for the resumed or the next run.
+            return ledger.pending(s, `provider:${outcome.code}`, `${outcome.detail} (gave up after ${attempt} attempts in this run)`, outcome.code);
+          }
+          await ledger.pending(s, 'retrying', outcome.detail, outcome.code);
           // Pair-rate limits (Meta 131056) wait 4^X seconds for this recipient only: the permit it
           // holds is one of `concurrency`, so other recipients keep going.
           recipientWaits += outcome.action === 'retry_recipient_later' ? 1 : 0;
-          await sleep(outcome.retryAfterMs ?? (outcome.action === 'retry_recipient_later' ? 1000 * 4 ** (recipientWaits - 1) : backoff(attempt)));
+          await pause(outcome.retryAfterMs ?? (outcome.action === 'retry_recipient_later' ? 1000 * 4 ** (recipientWaits - 1) : backoff(attempt)));
           continue;
-        case 'defer': {
-          const notBefore = new Date(now().getTime() + (outcome.retryAfterMs ?? 86_400_000));
-          return settle(s, { status: 'deferred', reason, errorCode: outcome.code, detail: `${outcome.detail}; not before ${notBefore.toISOString()}` });
         }
+        case 'defer':
+          return ledger.deferred(s, { status: 'deferred', reason: `provider:${outcome.code}`, errorCode: outcome.code, detail: outcome.detail },
+            new Date(now().getTime() + (outcome.retryAfterMs ?? 86_400_000)));
         case 'fix_request': {
-          const seen = (fixRequests.get(reason) ?? 0) + 1;
-          fixRequests.set(reason, seen);
-          if (seen >= fixRequestLimit) abort ??= `${seen} sends failed with ${reason} (${outcome.detail}): the template or its parameters need fixing; the remaining rows would fail the same way`;
-          return settle(s, failed);
+          const rows = fixRequests.get(outcome.code) ?? new Set<string>();
+          fixRequests.set(outcome.code, rows.add(s.record.send_id));
+          if (rows.size >= fixRequestLimit) {
+            stopAll(`${rows.size} rows failed with provider:${outcome.code} (${outcome.detail}): the template or its parameters need fixing; the remaining rows would fail the same way`);
+          }
+          return ledger.failed(s, outcome);
         }
         case 'abort':
-          abort ??= `${o.provider.name} refused the request with ${reason}: ${outcome.detail}`;
-          return settle(s, failed);
+          stopAll(`${o.provider.name} refused the request with provider:${outcome.code}: ${outcome.detail}`);
+          return ledger.pending(s, 'run_stopped', abort!, outcome.code);
         case 'permanent':
-          return settle(s, failed);
+        case 'invalid_row':
+          return ledger.failed(s, outcome);
       }
     }
   };
 
-  const classify = async (batch: Draft[]): Promise<{ settled: SendRecord[]; sendable: Sendable[] }> => {
-    const created = now();
-    const entries = batch.map((d) => ({ draft: d, record: baseRecord(o, d, created) }));
-    const inRun = new Map<string, PriorSend>(
-      o.resumed ? (await findSendsInRun(o.wh, o.runId, entries.map((e) => e.record.send_id))).map((p) => [p.send_id, p]) : []);
-    const settled: SendRecord[] = [];
-    const sendable: Sendable[] = [];
-    for (const { draft, record } of entries) {
-      const existing = inRun.get(record.send_id);
-      if (existing) {
-        const resumable = !draft.verdict && ((existing.status === 'deferred' && existing.reason === 'run_aborted') || (existing.status === 'unknown' && o.resendUnknown));
-        if (resumable && !o.dryRun) sendable.push({ record: { ...record, attempts: Number(existing.attempts) }, message: draft.message!, existing: true, timeZone: draft.timeZone });
-        continue; // already accounted for in this run
-      }
-      const earlier = draft.verdict ? undefined : prior.statusOf(record.idempotency_key);
-      let verdict = draft.verdict;
-      if (earlier === 'accepted') verdict = { status: 'duplicate', reason: 'already_sent', detail: 'accepted in an earlier run of this job' };
-      if (earlier === 'unknown' && !o.resendUnknown) {
-        verdict = { status: 'duplicate', reason: 'earlier_outcome_unknown', detail: 'an earlier run may have sent it; use --resend-unknown to send again' };
-      }
-      if (!verdict && o.dryRun) verdict = { status: 'planned', reason: null };
-      if (!verdict) verdict = outsideHours(record.recipient!, draft.timeZone, created) ?? undefined;
-      if (verdict) {
-        Object.assign(record, { status: verdict.status, reason: verdict.reason, error_code: verdict.errorCode ?? null, error_detail: verdict.detail ?? null });
-        settled.push(record);
-      } else {
-        sendable.push({ record, message: draft.message!, existing: false, timeZone: draft.timeZone });
-      }
-    }
-    return { settled, sendable };
+  const leavePending = async (rows: readonly Sendable[]) => {
+    const why = stopReason() ?? 'the run stopped before this row was sent';
+    await Promise.all(rows.map((s) => ledger.pending(s, 'run_stopped', why)));
   };
 
-  const produce = async () => {
-    for await (const batch of drafts) {
-      if (stopping()) break;
-      const { settled, sendable } = await classify(batch);
-      if (settled.length > 0) {
-        await o.writer.insert(settled);
-        recordSends(settled);
-        out.push(settled);
+  for await (const batch of decided) {
+    if (failure) break;
+    await Promise.all([ledger.decided(batch.settled, false), ledger.decided(batch.resettled, true)]);
+    for (const [i, s] of batch.sendable.entries()) {
+      if (stopReason() || failure) {
+        await leavePending(batch.sendable.slice(i));
+        break;
       }
-      for (const s of sendable) {
-        await permits.acquire();
-        if (stopping()) {
-          permits.release();
-          break;
-        }
-        const task: Promise<void> = sendOne(s).finally(() => {
-          permits.release();
-          inFlight.delete(task);
-        });
-        task.catch((err: unknown) => out.fail(err));
-        inFlight.add(task);
-      }
+      await permits.acquire();
+      const task: Promise<void> = sendOne(s).catch((error: unknown) => {
+        failure ??= { error };
+      }).finally(() => {
+        permits.release();
+        inFlight.delete(task);
+      });
+      inFlight.add(task);
     }
-    await Promise.all(inFlight);
-  };
-
-  produce().then(() => out.close(), (err: unknown) => out.fail(err));
-  yield* out;
+    if (stopReason()) break;
+  }
+  await Promise.all(inFlight);
+  const failed = failure as { error: unknown } | null; // set by the send tasks
+  if (failed) throw failed.error;
+  const stopped = stopReason();
   if (abort) throw new RunAbortedError(abort);
+  if (stopped) throw new RunStopped(stopped);
+}
+
+/** The run was told to stop (a signal, a shutdown, the job lock lost): not the provider's doing. */
+export class RunStopped extends RunAbortedError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunStopped';
+  }
+}
+
+function stopDetail(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name !== 'AbortError') return reason.message;
+  return 'stopped by a signal before the segment was finished; run again with the same run key to continue';
+}
+
+function describe(outcome: SendOutcome): string {
+  return outcome.kind === 'error' ? `provider:${outcome.code} ${outcome.detail}` : outcome.kind === 'unknown' ? outcome.detail : 'accepted';
 }
 
 /** Adapters turn every failure into an outcome; a throw is a bug, and the request may have gone out. */
@@ -220,32 +239,16 @@ async function callProvider(provider: Provider, msg: OutboundMessage): Promise<S
   return outcome;
 }
 
-function baseRecord(o: DispatchOptions, d: Draft, created: Date): SendRecord {
-  const { job } = o;
-  return {
-    send_id: sendId(o.runId, d.rowKey, d.repeatsKey ? d.ordinal : undefined),
-    run_id: o.runId,
-    job: job.name,
-    row_key: d.rowKey,
-    recipient: d.recipient,
-    idempotency_key: idempotencyKey(job.name, d.rowKey, job.delivery.dedupe, o.runId),
-    provider: job.message.provider,
-    sender: job.message.sender,
-    template: job.message.template?.name ?? null,
-    language: job.message.template?.language ?? null,
-    variables: d.variables ?? null,
-    status: 'unknown',
-    reason: null,
-    error_code: null,
-    error_detail: null,
-    provider_message_id: null,
-    attempts: 0,
-    created_at: created,
-    sent_at: null,
-  };
-}
-
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -1,6 +1,6 @@
 /** Deterministic ids: the same row in the same job (and scope) always gets the same keys. */
 import { hexDigest as digest } from '../util/hex-digest.js';
-import type { Dedupe } from '../config/job.schema.js';
+import { durationMs, type Dedupe } from '../config/job.schema.js';
 
 /** hash(job, row key, dedupe scope): a re-run finds the keys it already sent. */
 export function idempotencyKey(job: string, rowKey: string, dedupe: Dedupe, runId: string): string {
@@ -19,9 +19,7 @@ export function sendId(runId: string, rowKey: string, repeatOrdinal?: number): s
 /** Start of the dedupe window, or null when every earlier send counts. */
 export function dedupeSince(dedupe: Dedupe, now: Date): Date | null {
   if (typeof dedupe === 'string') return null;
-  const amount = Number(dedupe.window.slice(0, -1));
-  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[dedupe.window.slice(-1) as 'm' | 'h' | 'd'];
-  return new Date(now.getTime() - amount * unit);
+  return new Date(now.getTime() - durationMs(dedupe.window));
 }
 
 export function newRunId(now: Date): string {

@@ -1,9 +1,40 @@
 /**
- * Land: the settled sends are already durable (dispatch writes them through the ledger before it
- * yields them); land tallies them for progress and, at the end, writes the run's counts from the
- * table itself, so a resumed run's counts include what its earlier attempt landed.
+ * Land: the ledger. Every write of `herald.sends` goes through this file, and these are its rules
+ * (DESIGN "Idempotency and crashes"):
+ *
+ *   decided before any call     → rejected | suppressed | duplicate | planned | deferred   (final)
+ *   the limiter granted the row → in_flight            written before its request starts
+ *   in_flight                   → accepted | failed | deferred | unknown   the provider's answer
+ *   in_flight                   → pending   a retryable answer (until its next turn), or the run
+ *                                           stopped (signal, abort, circuit breaker): not sent
+ *   never started, run stopped  → pending   a resumed run attempts every row that is not final
+ *   after a crash (recover)     in_flight → unknown
+ *   webhooks (reconcile)        unknown → accepted | failed by the send id the provider echoes;
+ *                               unknown with no event while later sends got theirs → pending
+ *
+ * Only a recipient-specific answer makes a row `failed`; a permanent one (undeliverable) also
+ * sets `not_before`, so the job leaves the key alone for `retry_failed_after`. An opt-out answer
+ * (Meta 131050) lands its suppression in the same transaction as the settlement. Writes from
+ * concurrent sends share one transaction (group commit), and every update must find its row.
  */
-import type { SendRecord, SendStatus } from '../types.js';
+import type { Job } from '../config/job.schema.js';
+import { durationMs } from '../config/job.schema.js';
+import { recordSends } from '../observability/metrics.js';
+import type { SendOutcome } from '../providers/provider.js';
+import type { RenderedMessage, SendRecord, SendStatus, Verdict } from '../types.js';
+import { GroupCommit } from '../util/group-commit.js';
+import { SENDS, SUPPRESSIONS } from '../warehouse/tables.js';
+import type { Row, Warehouse, WriteOp } from '../warehouse/warehouse.js';
+
+/** A row decide() handed to dispatch: to be sent now. */
+export interface Sendable {
+  record: SendRecord;
+  message: RenderedMessage;
+  /** The row is already in herald.sends (a resumed run): it is updated, not inserted. */
+  stored: boolean;
+  /** Sending hours, asked again before each attempt: a verdict when the row may not go now. */
+  holdAt(at: Date): Verdict | null;
+}
 
 export interface Tally {
   rows: number;
@@ -12,12 +43,163 @@ export interface Tally {
   total?: number;
 }
 
-export async function land(records: AsyncIterable<SendRecord[]>, onProgress?: (tally: Tally) => void): Promise<Tally> {
-  const tally: Tally = { rows: 0, byStatus: {} };
-  for await (const batch of records) {
-    for (const r of batch) tally.byStatus[r.status] = (tally.byStatus[r.status] ?? 0) + 1;
-    tally.rows += batch.length;
-    onProgress?.(tally);
+/** The columns a transition may change. */
+const CHANGED = ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'attempts', 'sent_at', 'recipient', 'variables', 'not_before'] as const;
+
+const FINAL: ReadonlySet<SendStatus> = new Set(['planned', 'rejected', 'suppressed', 'duplicate', 'accepted', 'failed', 'deferred', 'unknown']);
+
+interface Write {
+  record: SendRecord;
+  insert: boolean;
+  suppression?: Row;
+}
+
+export class Ledger {
+  private readonly commit: GroupCommit<Write>;
+  private readonly tally: Tally = { rows: 0, byStatus: {} };
+  private readonly retryFailedAfterMs: number;
+
+  constructor(wh: Warehouse, job: Job, private readonly now: () => Date, private readonly onProgress?: (t: Tally) => void) {
+    this.retryFailedAfterMs = durationMs(job.delivery.retry_failed_after);
+    this.commit = new GroupCommit((writes) => wh.write(ledgerOps(writes)), () => (wh.kind === 'postgres' ? 2 : 1));
   }
-  return tally;
+
+  /** Rows whose fate was decided without a call: new ones inserted, resumed ones updated. */
+  decided(records: readonly SendRecord[], stored: boolean): Promise<void> {
+    return this.write(records.map((record) => ({ record, insert: !stored })));
+  }
+
+  /** The limiter granted the row: it is in flight from here until the provider answers. */
+  start(s: Sendable, attempt: number): Promise<void> {
+    const insert = !s.stored;
+    s.stored = true;
+    return this.write([{ record: Object.assign(s.record, { status: 'in_flight', reason: null, attempts: attempt }), insert }]);
+  }
+
+  accepted(s: Sendable, outcome: Extract<SendOutcome, { kind: 'accepted' }>): Promise<void> {
+    const held = outcome.detail && outcome.detail !== 'accepted' ? outcome.detail : null;
+    return this.settle(s, { status: 'accepted', reason: held }, { provider_message_id: outcome.providerMessageId, sent_at: this.now() });
+  }
+
+  /** A recipient-specific refusal (permanent, invalid_row, fix_request, retries used up on the recipient). */
+  failed(s: Sendable, outcome: Extract<SendOutcome, { kind: 'error' }>, detail = outcome.detail): Promise<void> {
+    const notBefore = outcome.action === 'permanent' ? new Date(this.now().getTime() + this.retryFailedAfterMs) : null;
+    const suppression = outcome.optedOut && s.record.recipient
+      ? { recipient: s.record.recipient, reason: `opted_out:provider:${outcome.code}`, source_event_id: null, created_at: this.now() }
+      : undefined;
+    return this.settle(s, { status: 'failed', reason: `provider:${outcome.code}`, errorCode: outcome.code, detail }, { not_before: notBefore }, suppression);
+  }
+
+  deferred(s: Sendable, verdict: Verdict, notBefore: Date | null = null): Promise<void> {
+    return this.settle(s, { ...verdict, status: 'deferred' }, { not_before: notBefore });
+  }
+
+  unknown(s: Sendable, detail: string): Promise<void> {
+    return this.settle(s, { status: 'unknown', reason: 'outcome_unknown', detail });
+  }
+
+  /** Not sent, and to be sent: waiting for a retry, or the run stopped before the row's request. */
+  pending(s: Sendable, reason: string, detail: string, errorCode: string | null = null): Promise<void> {
+    if (!s.stored) {
+      s.stored = true;
+      return this.write([{ record: withVerdict(s.record, { status: 'pending', reason, detail, errorCode }), insert: true }]);
+    }
+    return this.write([{ record: withVerdict(s.record, { status: 'pending', reason, detail, errorCode }), insert: false }]);
+  }
+
+  idle(): Promise<void> {
+    return this.commit.idle();
+  }
+
+  private settle(s: Sendable, verdict: Verdict, extra: Partial<SendRecord> = {}, suppression?: Row): Promise<void> {
+    Object.assign(withVerdict(s.record, verdict), extra);
+    return this.write([{ record: s.record, insert: !s.stored, ...(suppression ? { suppression } : {}) }]);
+  }
+
+  private async write(writes: Write[]): Promise<void> {
+    if (writes.length === 0) return;
+    await this.commit.add(writes);
+    const final = writes.map((w) => w.record).filter((r) => FINAL.has(r.status));
+    if (final.length === 0) return;
+    recordSends(final);
+    for (const r of final) this.tally.byStatus[r.status] = (this.tally.byStatus[r.status] ?? 0) + 1;
+    this.tally.rows += final.length;
+    this.onProgress?.(this.tally);
+  }
+}
+
+function withVerdict(record: SendRecord, v: Verdict): SendRecord {
+  return Object.assign(record, { status: v.status, reason: v.reason, error_code: v.errorCode ?? null, error_detail: v.detail ?? null });
+}
+
+/** One transaction: new rows, then changed rows, then the suppressions the answers carried. */
+function ledgerOps(writes: readonly Write[]): WriteOp[] {
+  const inserts: Row[] = [];
+  const updates: Row[] = [];
+  const suppressions: Row[] = [];
+  for (const w of writes) {
+    // A snapshot: the record may change again (next attempt) while this batch is being written.
+    (w.insert ? inserts : updates).push({ ...w.record });
+    if (w.suppression) suppressions.push(w.suppression);
+  }
+  return [
+    { insert: SENDS, rows: inserts },
+    // created_at never changes: the zone-map hint is exact (DuckDB skips older row groups).
+    { update: SENDS, rows: updates, columns: CHANGED, recentOn: 'created_at' },
+    { insert: SUPPRESSIONS, rows: suppressions, ignoreDuplicates: true },
+  ];
+}
+
+/** Runs whose process died: their in-flight sends may or may not have reached the provider. */
+export async function recoverInterrupted(wh: Warehouse, runIds: readonly string[]): Promise<void> {
+  if (runIds.length === 0) return;
+  await wh.query(
+    "UPDATE herald.sends SET status = 'unknown', reason = 'outcome_unknown', error_detail = 'the process ended while this send was in flight' " +
+    "WHERE run_id IN (SELECT unnest($1::text[])) AND status = 'in_flight'", [runIds]);
+}
+
+/** Providers whose webhooks echo herald's send id, so a missing event says something. */
+const ECHOES_SEND_ID = ['meta', 'sandbox'];
+
+/**
+ * The job's unknown sends, settled by what webhooks have told since: an event carrying the send's
+ * id means the provider took it (a `failed` one, that it failed). A Meta send with no event at all
+ * `unknown_resend_after` after it started, while the sender's later accepted sends got theirs, was
+ * never accepted: it goes back to `pending`, and the next run (or the resumed one) sends it.
+ * Returns how many rows changed.
+ */
+export async function reconcileUnknowns(wh: Warehouse, job: Job, now: Date): Promise<{ settled: number; released: number }> {
+  const seen = await wh.query<{ send_id: string; created_at: Date | string; event_type: string; provider_message_id: string | null; error_code: string | null; error_detail: string | null; occurred_at: Date | string | null }>(
+    'SELECT s.send_id, s.created_at, e.event_type, e.provider_message_id, e.error_code, e.error_detail, e.occurred_at ' +
+    "FROM herald.sends s JOIN herald.events e ON e.send_id = s.send_id WHERE s.job = $1 AND s.status = 'unknown' " +
+    "AND e.event_type IN ('sent', 'delivered', 'read', 'failed')", [job.name]);
+  const bySend = new Map<string, Row>();
+  for (const e of seen) {
+    const taken = e.event_type !== 'failed';
+    const current = bySend.get(e.send_id);
+    if (current && current.status === 'accepted') continue; // any sign of acceptance wins
+    bySend.set(e.send_id, taken
+      ? { send_id: e.send_id, created_at: e.created_at, status: 'accepted', reason: 'settled_by_webhook', error_code: null, error_detail: null,
+        provider_message_id: e.provider_message_id, sent_at: e.occurred_at ?? now, not_before: null }
+      : { send_id: e.send_id, created_at: e.created_at, status: 'failed', reason: `provider:${e.error_code ?? 'failed'}`, error_code: e.error_code,
+        error_detail: e.error_detail ?? 'failed, as a webhook told after the outcome was unknown', provider_message_id: e.provider_message_id, sent_at: null,
+        // A message the provider took and then could not deliver: the recipient's failure.
+        not_before: new Date(now.getTime() + durationMs(job.delivery.retry_failed_after)) });
+  }
+  const settled = [...bySend.values()];
+  await wh.update(SENDS, settled, ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'sent_at', 'not_before'], { recentOn: 'created_at' });
+
+  const cutoff = new Date(now.getTime() - durationMs(job.delivery.unknown_resend_after));
+  const silent = await wh.query<{ send_id: string; created_at: Date | string }>(
+    "SELECT s.send_id, s.created_at FROM herald.sends s WHERE s.job = $1 AND s.status = 'unknown' AND s.created_at <= $2 " +
+    'AND s.provider IN (SELECT unnest($3::text[])) ' +
+    'AND NOT EXISTS (SELECT 1 FROM herald.events e WHERE e.send_id = s.send_id) ' +
+    'AND EXISTS (SELECT 1 FROM herald.sends l JOIN herald.events e ON e.provider_message_id = l.provider_message_id ' +
+    "  WHERE l.provider = s.provider AND l.sender = s.sender AND l.status = 'accepted' AND l.sent_at > s.created_at)",
+    [job.name, cutoff, ECHOES_SEND_ID]);
+  await wh.update(SENDS, silent.map((s) => ({
+    ...s, status: 'pending', reason: 'never_accepted',
+    error_detail: `no webhook for this send ${job.delivery.unknown_resend_after} after it started, while later sends from the sender got theirs: the provider never took it`,
+  })), ['status', 'reason', 'error_detail'], { recentOn: 'created_at' });
+  return { settled: settled.length, released: silent.length };
 }

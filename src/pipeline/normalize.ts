@@ -1,13 +1,13 @@
 /**
  * Normalize: each row becomes a Draft with its key and E.164 recipient, or a verdict saying why
- * it will not be sent: invalid_phone, not_mobile (rejected), no_consent, opted_out (suppressed),
- * duplicate_in_segment (duplicate).
+ * it will not be sent: missing_key, invalid_phone, not_mobile (rejected), no_consent (suppressed),
+ * duplicate_in_segment (duplicate). It reads nothing but the rows: what earlier runs and opt-outs
+ * say is decide's business.
  */
 import type { Job } from '../config/job.schema.js';
-import { findSuppressed, hasSuppressions } from '../store/sends.store.js';
 import { IntegerSet, StringHashSet } from '../util/compact-set.js';
 import type { Draft } from '../types.js';
-import type { Row, Warehouse } from '../warehouse/warehouse.js';
+import type { Row } from '../warehouse/warehouse.js';
 import type { PhoneResult } from './phone.normalize.js';
 import { createPhoneNormalizer, type PhoneNormalizer } from './phone.pool.js';
 
@@ -20,13 +20,12 @@ export function hasConsent(value: unknown): boolean {
   return typeof value === 'string' && TRUE_WORDS.has(value.trim().toLowerCase());
 }
 
-export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<Row[]>, phones: PhoneNormalizer = createPhoneNormalizer()): AsyncGenerator<Draft[]> {
+export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones: PhoneNormalizer = createPhoneNormalizer()): AsyncGenerator<Draft[]> {
   const { key, phone, consent, default_region: region } = job.audience;
   const zoneColumn = job.delivery.recipient_timezone;
   // In-run dedupe: typed-array sets, small at millions of rows (E.164 digits fit a double).
   const seenKeys = new StringHashSet();
   const seenRecipients = new IntegerSet();
-  const suppressions = suppressionLookup(wh);
   let ordinal = 0;
   // Chunks ahead: their phones are parsed (on a worker thread) while this one is processed. Two keep
   // the worker busy; each more holds another 2,048 rows alive (old-generation memory, bench/memory.ts).
@@ -76,12 +75,6 @@ export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<
           draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as an earlier row of the segment' };
         }
       }
-      const open = drafts.filter((d) => !d.verdict && d.recipient);
-      const suppressed = await suppressions(open.map((d) => d.recipient!));
-      for (const d of open) {
-        const reason = suppressed.get(d.recipient!);
-        if (reason) d.verdict = { status: 'suppressed', reason: 'opted_out', detail: reason };
-      }
       yield drafts;
     }
   } finally {
@@ -92,23 +85,3 @@ export async function* normalize(job: Job, wh: Warehouse, chunks: AsyncIterable<
 
 /** Chunks whose phones are parsed ahead of the one being processed. */
 const LOOKAHEAD = 2;
-
-/** How long "the suppressions table is empty" is trusted before it is asked again. */
-const EMPTY_RECHECK_MS = 10_000;
-
-/**
- * Suppressions of a batch of recipients. While the table is empty (a new install, a tenant that
- * never had an opt-out) the per-batch query is skipped; emptiness is re-checked every 10 s so
- * an opt-out landed by a webhook mid-run still applies.
- */
-function suppressionLookup(wh: Warehouse): (recipients: string[]) => Promise<Map<string, string>> {
-  let emptyUntil = 0;
-  return async (recipients) => {
-    if (recipients.length === 0 || Date.now() < emptyUntil) return new Map();
-    if (!(await hasSuppressions(wh))) {
-      emptyUntil = Date.now() + EMPTY_RECHECK_MS;
-      return new Map();
-    }
-    return findSuppressed(wh, recipients);
-  };
-}

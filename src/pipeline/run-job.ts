@@ -1,22 +1,22 @@
 /**
  * One run of a job, the whole flow on one screen:
- *   segment → normalize → render → dispatch → land
+ *   segment → normalize → render → decide → dispatch → land
  * around it: the job lock, crash recovery, the run row and its final counts.
  */
 import type { LoadedJob } from '../config/load.js';
-import { ConfigError, HeraldError, RunAbortedError, errorMessage } from '../errors.js';
+import { ConfigError, HeraldError, RunAbortedError, WarehouseError, errorMessage } from '../errors.js';
 import type { LimiterRegistry } from '../dispatch/limiter.js';
 import type { Logger } from '../log.js';
 import type { Provider } from '../providers/provider.js';
-import { abortStaleRuns, countSends, findRunByKey, finishRun, insertRun, type StoredRun } from '../store/runs.store.js';
+import { abortRuns, countSends, findRunByKey, findRunningRuns, finishRun, insertRun, type StoredRun } from '../store/runs.store.js';
 import { findLastInbound } from '../store/inbound.store.js';
-import { SendsWriter } from '../store/sends.writer.js';
 import type { RunCounts, RunRecord } from '../types.js';
 import { RUNS } from '../warehouse/tables.js';
-import type { Warehouse } from '../warehouse/warehouse.js';
+import type { HeldLock, Warehouse } from '../warehouse/warehouse.js';
+import { decide } from './decide.js';
 import { dispatch } from './dispatch.js';
 import { newRunId } from './identity.js';
-import { land, type Tally } from './land.js';
+import { Ledger, reconcileUnknowns, recoverInterrupted, type Tally } from './land.js';
 import { normalize } from './normalize.js';
 import { render } from './render.js';
 import { countSegment, openSegment, segmentRows, type SegmentParams } from './segment.js';
@@ -65,22 +65,27 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   const dryRun = o.dryRun ?? false;
   // Bad SQL or a missing column is a usage error (exit 2): raised before anything is written.
   const segment = await openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: !dryRun });
-  let release: (() => Promise<void>) | null;
+  let lock: HeldLock | null;
   try {
-    release = await o.wh.tryLock(`herald:job:${job.name}`);
+    lock = await o.wh.tryLock(`herald:job:${job.name}`);
   } catch (err) {
     await segment.close();
     throw err;
   }
-  if (!release) {
+  if (!lock) {
     await segment.close();
     throw new RunAbortedError(`job ${job.name} is already running in another process; one run of a job at a time`);
   }
   try {
-    const now = new Date();
-    const stale = await abortStaleRuns(o.wh, job.name, now);
-    if (stale.length > 0) o.logger.warn({ runs: stale }, 'marked runs left running by a process that died as aborted');
-    const { run, resumed } = await startOrResume(o, dryRun, now);
+    const now = o.now ?? (() => new Date());
+    // Holding the job's lock, any run of it still marked running belongs to a process that died.
+    const stale = await findRunningRuns(o.wh, job.name);
+    await recoverInterrupted(o.wh, stale.map((r) => r.run_id));
+    if (!dryRun) {
+      const reconciled = await reconcileUnknowns(o.wh, job, now());
+      if (reconciled.settled + reconciled.released > 0) o.logger.info({ job: job.name, ...reconciled }, 'unknown sends settled by webhooks');
+    }
+    const { run, resumed } = await startOrResume(o, dryRun, now(), stale);
     if (run.status === 'succeeded') {
       await segment.close();
       return summarize(run, await countSends(o.wh, run.run_id), { resumed: false, alreadyFinished: true }, job.delivery.max_failure_ratio);
@@ -88,60 +93,87 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     o.logger.info({ run_id: run.run_id, run_key: run.run_key, job: job.name, dry_run: dryRun, resumed }, resumed ? 'resuming run' : 'run started');
     o.onStarted?.({ run_id: run.run_id, run_key: run.run_key, resumed });
 
-    const writer = new SendsWriter(o.wh);
+    // The total comes from a count on its own connection: progress shows it when known, and
+    // the first send never waits for it.
+    let total: number | undefined;
+    if (o.onProgress) void countSegment(o.wh, o.loaded, o.params).then((n) => (total = n), () => undefined);
+    const ledger = new Ledger(o.wh, job, now, o.onProgress && ((t) => o.onProgress!(total === undefined ? t : { ...t, total })));
     let status: RunRecord['status'] = 'succeeded';
     let error: string | null = null;
     try {
       const rows = segmentRows(segment, o.limit);
-      const drafts = normalize(job, o.wh, rows);
+      const drafts = normalize(job, rows);
       const rendered = render(job, drafts, { lastInbound: (recipients) => findLastInbound(o.wh, recipients) });
-      const settled = dispatch(rendered, {
-        job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, wh: o.wh, writer,
-        provider: o.provider, limiter: o.limiters.get(job.message.provider, job.message.sender, job.delivery.rate_per_second ?? o.provider.defaultRatePerSecond),
-        ...(o.stop ? { stop: o.stop } : {}), ...(o.now ? { now: o.now } : {}),
+      const decided = decide(rendered, {
+        job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, resendsSafely: o.provider.resendsSafely ?? false, wh: o.wh, now,
       });
-      // The total comes from a count on its own connection: progress shows it when known, and
-      // the first send never waits for it.
-      let total: number | undefined;
-      if (o.onProgress) void countSegment(o.wh, o.loaded, o.params).then((n) => (total = n), () => undefined);
-      await land(settled, o.onProgress && ((t) => o.onProgress!(total === undefined ? t : { ...t, total })));
-      if (o.stop?.aborted) [status, error] = ['aborted', 'stopped by a signal before the segment was finished; run again with the same run key to continue'];
+      await dispatch(decided, {
+        ledger, provider: o.provider, now,
+        limiter: o.limiters.get(job.message.provider, job.message.sender, job.delivery.rate_per_second ?? o.provider.defaultRatePerSecond),
+        ...(job.delivery.concurrency ? { concurrency: job.delivery.concurrency } : {}),
+        stop: o.stop ? AbortSignal.any([o.stop, lock.lost]) : lock.lost,
+      });
     } catch (err) {
-      [status, error] = err instanceof RunAbortedError ? ['aborted', err.message] : ['failed', errorMessage(err)];
+      // The provider refused the account, the run was stopped, or the warehouse went away: the
+      // rows not sent are pending, and the same run key continues them.
+      [status, error] = err instanceof RunAbortedError || isWarehouseFailure(err) ? ['aborted', errorMessage(err)] : ['failed', errorMessage(err)];
       o.logger.error({ run_id: run.run_id, err: errorMessage(err) }, 'run stopped');
     } finally {
       await segment.close();
-      await writer.idle().catch(() => undefined);
+      await ledger.idle().catch(() => undefined);
     }
-    const counts = await countSends(o.wh, run.run_id);
-    await finishRun(o.wh, run.run_id, status, counts, error);
+    let counts: RunCounts;
+    try {
+      counts = await countSends(o.wh, run.run_id);
+      await finishRun(o.wh, run.run_id, status, counts, error);
+    } catch (err) {
+      throw new WarehouseError(`run ${run.run_id} stopped (${error ?? status}) and its end could not be recorded: ${errorMessage(err)}; ` +
+        `run again with --run-key ${run.run_key} to continue it`, { cause: err });
+    }
     const summary = summarize({ ...run, status, error }, counts, { resumed, alreadyFinished: false }, job.delivery.max_failure_ratio);
     o.logger.info({ run_id: run.run_id, status, counts }, 'run finished');
     return summary;
   } finally {
     await segment.close(); // idempotent; covers every early return and throw above
-    await release();
+    await lock.release();
   }
 }
 
-async function startOrResume(o: RunOptions, dryRun: boolean, now: Date): Promise<{ run: StoredRun; resumed: boolean }> {
+/**
+ * The run this call continues, or a new one. A run key names its run; without one, a run left
+ * running by a process that died is continued (its pending rows are owed to its audience). Other
+ * dead runs are marked aborted: their rows stay as they are.
+ */
+async function startOrResume(o: RunOptions, dryRun: boolean, now: Date, stale: readonly StoredRun[]): Promise<{ run: StoredRun; resumed: boolean }> {
   const { job } = o.loaded;
-  if (o.runKey !== undefined) {
-    const existing = await findRunByKey(o.wh, job.name, o.runKey);
-    if (existing) {
-      if (Boolean(existing.dry_run) !== dryRun) {
-        throw ConfigError.of('--run-key', '', `run key "${o.runKey}" belongs to a ${existing.dry_run ? 'dry' : 'real'} run of ${job.name}`,
-          'use another run key for this kind of run');
-      }
-      if (existing.status === 'succeeded') return { run: existing, resumed: false };
-      await o.wh.update(RUNS, [{ run_id: existing.run_id, status: 'running', finished_at: null, error: null }], ['status', 'finished_at', 'error']);
-      return { run: { ...existing, status: 'running' }, resumed: true };
+  const existing = o.runKey !== undefined
+    ? await findRunByKey(o.wh, job.name, o.runKey)
+    : stale.find((r) => Boolean(r.dry_run) === dryRun);
+  const others = stale.filter((r) => r.run_id !== existing?.run_id);
+  if (others.length > 0) {
+    await abortRuns(o.wh, others.map((r) => r.run_id), now);
+    o.logger.warn({ runs: others.map((r) => r.run_id) }, 'marked runs left running by a process that died as aborted');
+  }
+  if (existing) {
+    if (Boolean(existing.dry_run) !== dryRun) {
+      throw ConfigError.of('--run-key', '', `run key "${o.runKey}" belongs to a ${existing.dry_run ? 'dry' : 'real'} run of ${job.name}`,
+        'use another run key for this kind of run');
     }
+    if (existing.status === 'succeeded') return { run: existing, resumed: false };
+    await o.wh.update(RUNS, [{ run_id: existing.run_id, status: 'running', finished_at: null, error: null }], ['status', 'finished_at', 'error']);
+    return { run: { ...existing, status: 'running' }, resumed: true };
   }
   const runId = newRunId(now);
   const run: RunRecord = { run_id: runId, job: job.name, run_key: o.runKey ?? runId, status: 'running', dry_run: dryRun, started_at: now, finished_at: null, error: null };
   await insertRun(o.wh, run);
   return { run, resumed: false };
+}
+
+/** A warehouse that stopped answering mid-run (a PostgreSQL restart, a lost connection). */
+function isWarehouseFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (/^(08|57P)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code))
+    || /Connection terminated|not queryable|connection error/i.test(errorMessage(err));
 }
 
 function summarize(run: StoredRun, counts: RunCounts, how: { resumed: boolean; alreadyFinished: boolean }, maxFailureRatio: number | undefined): RunSummary {

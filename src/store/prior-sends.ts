@@ -1,34 +1,40 @@
 /**
- * The job's earlier sends that block a new attempt (accepted, or unknown: the provider may have
- * it), loaded once when a run starts, into compact hash sets. Looking them up per batch instead
- * scanned the whole of herald.sends for every 2,048 rows on DuckDB (quadratic in the job's
- * history). The job lock keeps other runs of the job from adding keys while this one runs.
+ * The job's earlier sends that block a new attempt, loaded once when a run starts, into compact
+ * hash sets: accepted, unknown (the provider may have it), and keys the job leaves alone until
+ * their `not_before` (a permanent failure, a deferral). Looking them up per batch instead scanned
+ * the whole of herald.sends for every 2,048 rows on DuckDB (quadratic in the job's history). The
+ * job lock keeps other runs of the job from adding keys while this one runs.
  */
 import { StringHashSet } from '../util/compact-set.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
+export type PriorBlock = 'accepted' | 'unknown' | 'failed' | 'deferred';
+
 export interface PriorSends {
-  /** The blocking status of an idempotency key in earlier runs, accepted winning over unknown. */
-  statusOf(idempotencyKey: string): 'accepted' | 'unknown' | undefined;
+  /** Why an earlier run blocks this idempotency key, the strongest reason first; undefined when none does. */
+  statusOf(idempotencyKey: string): PriorBlock | undefined;
   readonly size: number;
 }
 
-export async function loadPriorSends(wh: Warehouse, job: string, runId: string, since: Date | null): Promise<PriorSends> {
-  const accepted = new StringHashSet();
-  const unknown = new StringHashSet();
+/** Strongest first: an acceptance outweighs a later failure of the same key. */
+const ORDER: readonly PriorBlock[] = ['accepted', 'unknown', 'failed', 'deferred'];
+
+export async function loadPriorSends(wh: Warehouse, job: string, runId: string, since: Date | null, now: Date): Promise<PriorSends> {
+  const sets = new Map<PriorBlock, StringHashSet>(ORDER.map((s) => [s, new StringHashSet()]));
   let size = 0;
   const stream = await wh.stream(
-    'SELECT idempotency_key, status FROM herald.sends WHERE job = $1 AND run_id <> $2 ' +
-    "AND status IN ('accepted', 'unknown') AND ($3::timestamptz IS NULL OR coalesce(sent_at, created_at) >= $3::timestamptz)",
-    [job, runId, since]);
+    'SELECT idempotency_key, status FROM herald.sends WHERE job = $1 AND run_id <> $2 AND (' +
+    "(status IN ('accepted', 'unknown') AND ($3::timestamptz IS NULL OR coalesce(sent_at, created_at) >= $3::timestamptz)) " +
+    "OR (status IN ('failed', 'deferred') AND not_before > $4::timestamptz))",
+    [job, runId, since, now]);
   for await (const rows of stream.chunks) {
     for (const r of rows) {
-      (r.status === 'accepted' ? accepted : unknown).add(r.idempotency_key as string);
+      sets.get(r.status as PriorBlock)!.add(r.idempotency_key as string);
       size++;
     }
   }
   return {
     size,
-    statusOf: (key) => (accepted.has(key) ? 'accepted' : unknown.has(key) ? 'unknown' : undefined),
+    statusOf: (key) => ORDER.find((s) => sets.get(s)!.has(key)),
   };
 }

@@ -18,20 +18,13 @@ export async function insertRun(wh: Warehouse, run: RunRecord): Promise<void> {
   await wh.insert(RUNS, [{ ...run }]);
 }
 
-/**
- * Runs of `job` still marked running while we hold the job's lock belong to a process that died:
- * mark them aborted. Their in-flight sends stay `unknown` (the provider may have accepted them).
- */
-export async function abortStaleRuns(wh: Warehouse, job: string, now: Date): Promise<string[]> {
-  const stale = await wh.query<{ run_id: string }>("SELECT run_id FROM herald.runs WHERE job = $1 AND status = 'running'", [job]);
-  if (stale.length === 0) return [];
-  const ids = stale.map((r) => r.run_id);
-  await wh.query(
-    "UPDATE herald.sends SET reason = 'outcome_unknown', error_detail = 'the process ended while this send was in flight' " +
-    "WHERE run_id IN (SELECT unnest($1::text[])) AND status = 'unknown' AND reason = 'in_flight'", [ids]);
-  await wh.update(RUNS, ids.map((run_id) => ({ run_id, status: 'aborted', finished_at: now, error: 'the process ended before the run finished' })),
+export async function findRunningRuns(wh: Warehouse, job: string): Promise<StoredRun[]> {
+  return wh.query<StoredRun>("SELECT * FROM herald.runs WHERE job = $1 AND status = 'running' ORDER BY started_at DESC", [job]);
+}
+
+export async function abortRuns(wh: Warehouse, runIds: readonly string[], now: Date): Promise<void> {
+  await wh.update(RUNS, runIds.map((run_id) => ({ run_id, status: 'aborted', finished_at: now, error: 'the process ended before the run finished' })),
     ['status', 'finished_at', 'error']);
-  return ids;
 }
 
 export async function countSends(wh: Warehouse, runId: string): Promise<RunCounts> {

@@ -10,13 +10,14 @@ export interface PriorSend {
   status: SendStatus;
   attempts: number;
   reason?: string | null;
+  created_at: Date | string;
 }
 
 /** This run's existing rows among these send ids: a resumed run does not account for them twice. */
 export async function findSendsInRun(wh: Warehouse, runId: string, sendIds: readonly string[]): Promise<PriorSend[]> {
   if (sendIds.length === 0) return [];
   return wh.query<PriorSend>(
-    'SELECT idempotency_key, run_id, send_id, row_key, status, attempts, reason FROM herald.sends ' +
+    'SELECT idempotency_key, run_id, send_id, row_key, status, attempts, reason, created_at FROM herald.sends ' +
     'WHERE run_id = $1 AND send_id IN (SELECT unnest($2::text[]))', [runId, sendIds]);
 }
 
@@ -30,4 +31,24 @@ export async function findSuppressed(wh: Warehouse, recipients: readonly string[
   const rows = await wh.query<{ recipient: string; reason: string }>(
     'SELECT recipient, reason FROM herald.suppressions WHERE recipient IN (SELECT unnest($1::text[]))', [recipients]);
   return new Map(rows.map((r) => [r.recipient, r.reason]));
+}
+
+/** How long "the suppressions table is empty" is trusted before it is asked again. */
+const EMPTY_RECHECK_MS = 10_000;
+
+/**
+ * Suppressions of a batch of recipients. While the table is empty (a new install, a tenant that
+ * never had an opt-out) the per-batch query is skipped; emptiness is re-checked every 10 s so
+ * an opt-out landed by a webhook mid-run still applies.
+ */
+export function suppressionLookup(wh: Warehouse): (recipients: string[]) => Promise<Map<string, string>> {
+  let emptyUntil = 0;
+  return async (recipients) => {
+    if (recipients.length === 0 || Date.now() < emptyUntil) return new Map();
+    if (!(await hasSuppressions(wh))) {
+      emptyUntil = Date.now() + EMPTY_RECHECK_MS;
+      return new Map();
+    }
+    return findSuppressed(wh, recipients);
+  };
 }

@@ -11,7 +11,7 @@ import { WarehouseError, errorMessage } from '../errors.js';
 import { MemoryPhases, sizeInBytes } from './duckdb.memory.js';
 import { migrationStatements, stripTrailingSemicolon } from './migrate.js';
 import type { ColumnSpec, TableSpec } from './tables.js';
-import type { Row, RowStream, SqlValue, Warehouse } from './warehouse.js';
+import { lastPerKey, mismatch, type HeldLock, type Row, type RowStream, type SqlValue, type Warehouse, type WriteOp } from './warehouse.js';
 
 const DEFAULT_MEMORY_LIMIT = '128MB';
 /** DuckDB's limit while only rows flow (duckdb.memory.ts); at 16MB ledger commits failed. */
@@ -131,37 +131,51 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   insert(table: TableSpec, rows: readonly Row[], options: { ignoreDuplicates?: boolean } = {}): Promise<void> {
-    if (rows.length === 0) return Promise.resolve();
+    return this.write([{ insert: table, rows, ...options }]);
+  }
+
+  update(table: TableSpec, rows: readonly Row[], columns: readonly string[], options: { recentOn?: string } = {}): Promise<void> {
+    return this.write([{ update: table, rows, columns, ...options }]);
+  }
+
+  write(ops: readonly WriteOp[]): Promise<void> {
+    const statements = ops.filter((op) => op.rows.length > 0);
+    if (statements.length === 0) return Promise.resolve();
     return this.serial(async () => {
-      if (!options.ignoreDuplicates) {
-        await this.append(`herald.${table.name}`, table.columns, rows);
+      // A plain insert appends straight to the table: no transaction needed for one.
+      if (statements.length === 1 && 'insert' in statements[0]! && !statements[0].ignoreDuplicates) {
+        await this.append(`herald.${statements[0].insert.name}`, statements[0].insert.columns, statements[0].rows);
         return;
       }
-      const stage = await this.stage(table);
       await this.inTransaction(async () => {
-        await this.append(stage, table.columns, rows);
-        await this.writer.run(
-          `INSERT INTO herald.${table.name} SELECT DISTINCT ON (s.${table.key}) s.* FROM ${stage} s ` +
-          `WHERE NOT EXISTS (SELECT 1 FROM herald.${table.name} t WHERE t.${table.key} = s.${table.key})`);
-        await this.writer.run(`DELETE FROM ${stage}`);
+        for (const op of statements) await ('insert' in op ? this.insertRows(op) : this.updateRows(op));
       });
     });
   }
 
-  update(table: TableSpec, rows: readonly Row[], columns: readonly string[], options: { recentOn?: string } = {}): Promise<void> {
-    if (rows.length === 0) return Promise.resolve();
-    return this.serial(async () => {
-      const stage = await this.stage(table);
-      await this.inTransaction(async () => {
-        await this.append(stage, table.columns, rows);
-        const set = columns.map((c) => `${c} = s.${c}`).join(', ');
-        const recent = options.recentOn ? oldest(rows, options.recentOn) : null;
-        const [values, types] = bind(recent ? [recent] : []);
-        await this.writer.run(`UPDATE herald.${table.name} AS t SET ${set} FROM ${stage} s WHERE t.${table.key} = s.${table.key}` +
-          (recent ? ` AND t.${options.recentOn} >= $1` : ''), values, types);
-        await this.writer.run(`DELETE FROM ${stage}`);
-      });
-    });
+  private async insertRows(op: Extract<WriteOp, { insert: TableSpec }>): Promise<void> {
+    const { insert: table, rows } = op;
+    if (!op.ignoreDuplicates) return this.append(`herald.${table.name}`, table.columns, rows);
+    const stage = await this.stage(table);
+    await this.append(stage, table.columns, rows);
+    await this.writer.run(
+      `INSERT INTO herald.${table.name} SELECT DISTINCT ON (s.${table.key}) s.* FROM ${stage} s ` +
+      `WHERE NOT EXISTS (SELECT 1 FROM herald.${table.name} t WHERE t.${table.key} = s.${table.key})`);
+    await this.writer.run(`DELETE FROM ${stage}`);
+  }
+
+  private async updateRows(op: Extract<WriteOp, { update: TableSpec }>): Promise<void> {
+    const { update: table, columns, recentOn } = op;
+    const rows = lastPerKey(op.rows, table.key);
+    const stage = await this.stage(table);
+    await this.append(stage, table.columns, rows);
+    const set = columns.map((c) => `${c} = s.${c}`).join(', ');
+    const recent = recentOn ? oldest(rows, recentOn) : null;
+    const [values, types] = bind(recent ? [recent] : []);
+    const result = await this.writer.run(`UPDATE herald.${table.name} AS t SET ${set} FROM ${stage} s WHERE t.${table.key} = s.${table.key}` +
+      (recent ? ` AND t.${recentOn} >= $1` : ''), values, types);
+    await this.writer.run(`DELETE FROM ${stage}`);
+    if (result.rowsChanged !== rows.length) throw mismatch(table, rows.length, result.rowsChanged);
   }
 
   /** DuckDB's memory_limit in force (as DuckDB prints it), read without raising it as query() would. */
@@ -171,11 +185,14 @@ export class DuckDbWarehouse implements Warehouse {
     return String(reader.getRows()[0]?.[0]);
   }
 
-  async tryLock(name: string): Promise<(() => Promise<void>) | null> {
+  async tryLock(name: string): Promise<HeldLock | null> {
     if (this.locks.has(name)) return null;
     this.locks.add(name);
-    return async () => {
-      this.locks.delete(name);
+    return {
+      lost: new AbortController().signal, // an in-process lock goes only with the process
+      release: async () => {
+        this.locks.delete(name);
+      },
     };
   }
 
@@ -201,6 +218,7 @@ export class DuckDbWarehouse implements Warehouse {
       await this.writer.run('COMMIT');
     } catch (err) {
       await this.writer.run('ROLLBACK').catch(() => undefined);
+      this.staged.clear(); // a staging table created inside the transaction went with it
       throw err;
     }
   }

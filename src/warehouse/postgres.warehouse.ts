@@ -7,10 +7,12 @@ import Cursor from 'pg-cursor';
 import { WarehouseError, errorMessage } from '../errors.js';
 import { migrationStatements, sqlType, stripTrailingSemicolon } from './migrate.js';
 import type { TableSpec } from './tables.js';
-import type { Row, RowStream, SqlValue, Warehouse } from './warehouse.js';
+import { lastPerKey, mismatch, type HeldLock, type Row, type RowStream, type SqlValue, type Warehouse, type WriteOp } from './warehouse.js';
 
 // Migrations from several processes at once would race on the catalog; this lock serializes them.
 const MIGRATION_LOCK = 7_315_004_201;
+/** The text of the error an update that missed a row raises inside PostgreSQL. */
+const MISMATCH = 'herald ledger mismatch: rows matched';
 
 export class PostgresWarehouse implements Warehouse {
   readonly kind = 'postgres' as const;
@@ -20,7 +22,11 @@ export class PostgresWarehouse implements Warehouse {
   static async open(url: string): Promise<PostgresWarehouse> {
     const description = maskPassword(url);
     const pool = new pg.Pool({ connectionString: url, max: 10, types: { getTypeParser } });
-    pool.on('error', () => undefined); // idle-client errors surface on the next query instead
+    // A connection that drops (a PostgreSQL restart: 57P01) must not crash the process: an idle
+    // client's error surfaces on the next query, and a checked-out one's — which the pool stops
+    // listening to at checkout — on that client's next query, which then fails cleanly.
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const warehouse = new PostgresWarehouse(pool, url, description);
     let client: pg.PoolClient;
     try {
@@ -52,8 +58,9 @@ export class PostgresWarehouse implements Warehouse {
     const close = async () => {
       if (released) return;
       released = true;
-      await cursor.close().catch(() => undefined);
-      client.release();
+      let broken: Error | undefined;
+      await cursor.close().catch((err: unknown) => (broken = err as Error));
+      client.release(broken); // a cursor that cannot close means a dead connection: discard it
     };
     let first: Row[];
     let columns: string[];
@@ -88,50 +95,101 @@ export class PostgresWarehouse implements Warehouse {
     return result.rows as T[];
   }
 
-  async insert(table: TableSpec, rows: readonly Row[], options: { ignoreDuplicates?: boolean } = {}): Promise<void> {
-    if (rows.length === 0) return;
-    const columns = table.columns.map((c) => c.name);
-    const unnest = table.columns.map((c, i) => `$${i + 1}::${sqlType('postgres', c.type)}[]`).join(', ');
-    const conflict = options.ignoreDuplicates ? ` ON CONFLICT (${table.key}) DO NOTHING` : '';
-    await this.pool.query(
-      `INSERT INTO herald.${table.name} (${columns.join(', ')}) SELECT * FROM unnest(${unnest})${conflict}`,
-      table.columns.map((c) => rows.map((r) => toPg(r[c.name], c.type === 'json'))));
+  insert(table: TableSpec, rows: readonly Row[], options: { ignoreDuplicates?: boolean } = {}): Promise<void> {
+    return this.write([{ insert: table, rows, ...options }]);
   }
 
   // The primary key finds the rows; PostgreSQL needs no `recentOn` hint.
-  async update(table: TableSpec, rows: readonly Row[], columns: readonly string[]): Promise<void> {
-    if (rows.length === 0) return;
-    const specs = [table.key, ...columns].map((name) => {
-      const spec = table.columns.find((c) => c.name === name);
-      if (!spec) throw new Error(`herald.${table.name} has no column ${name}`);
-      return spec;
-    });
-    const unnest = specs.map((c, i) => `$${i + 1}::${sqlType('postgres', c.type)}[]`).join(', ');
-    const set = columns.map((c) => `${c} = u.${c}`).join(', ');
-    await this.pool.query(
-      `UPDATE herald.${table.name} AS t SET ${set} FROM unnest(${unnest}) AS u(${specs.map((c) => c.name).join(', ')}) ` +
-      `WHERE t.${table.key} = u.${table.key}`,
-      specs.map((c) => rows.map((r) => toPg(r[c.name], c.type === 'json'))));
+  update(table: TableSpec, rows: readonly Row[], columns: readonly string[]): Promise<void> {
+    return this.write([{ update: table, rows, columns }]);
   }
 
-  async tryLock(name: string): Promise<(() => Promise<void>) | null> {
-    // A session lock needs its own connection for as long as it is held.
+  /**
+   * One statement: each op a data-modifying CTE, so the whole write is atomic without holding a
+   * connection in a transaction across round trips (one round trip, and no interleaving on a
+   * server that multiplexes sessions). The CTEs share one snapshot: an op never updates rows an
+   * earlier op of the same write inserted (the ledger never does).
+   */
+  async write(ops: readonly WriteOp[]): Promise<void> {
+    const statements = ops.filter((op) => op.rows.length > 0).map((op) => ('insert' in op ? op : { ...op, rows: lastPerKey(op.rows, op.update.key) }));
+    if (statements.length === 0) return;
+    const values: unknown[] = [];
+    const parts = statements.map((op, i) => {
+      const part = 'insert' in op ? insertStatement(op, values.length) : updateStatement(op.update, op.rows, op.columns, values.length);
+      values.push(...part.values);
+      return `w${i} AS (${part.text} RETURNING 1)`;
+    });
+    // An update that missed a row fails the statement itself (a cast of a non-number, evaluated
+    // only then), so the whole write rolls back, as DuckDB's transaction does.
+    const checks = statements.map((op, i) => ('update' in op
+      ? `(SELECT CASE WHEN count(*) = ${op.rows.length} THEN 0 ELSE CAST('${MISMATCH} ${i}:' || count(*) AS integer) END FROM w${i})`
+      : '0')).join(', ');
+    try {
+      await this.pool.query(`WITH ${parts.join(', ')} SELECT ${checks}`, values);
+    } catch (err) {
+      const missed = new RegExp(`${MISMATCH} (\\d+):(\\d+)`).exec(errorMessage(err));
+      const op = missed ? statements[Number(missed[1])] : undefined;
+      if (missed && op && 'update' in op) throw mismatch(op.update, op.rows.length, Number(missed[2]));
+      throw err;
+    }
+  }
+
+  async tryLock(name: string): Promise<HeldLock | null> {
+    // A session lock needs its own connection for as long as it is held; if that connection drops
+    // (a PostgreSQL restart: 57P01), the lock is gone and another process may take it.
     const client = new pg.Client({ connectionString: this.url });
-    await client.connect();
+    const lost = new AbortController();
+    client.on('error', (err) => lost.abort(new WarehouseError(`lost the lock ${name}: ${errorMessage(err)}`)));
+    client.on('end', () => lost.abort(new WarehouseError(`lost the lock ${name}: its PostgreSQL connection ended`)));
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new WarehouseError(`cannot connect to PostgreSQL at ${this.description}: ${errorMessage(err)}`, { cause: err });
+    }
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [name]);
     if (!rows[0]?.locked) {
       await client.end();
       return null;
     }
-    return async () => {
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch(() => undefined);
-      await client.end().catch(() => undefined);
+    return {
+      lost: lost.signal,
+      async release() {
+        client.removeAllListeners('end');
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch(() => undefined);
+        await client.end().catch(() => undefined);
+      },
     };
   }
 
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** `$n` numbering starts after `offset` parameters of the statements before it. */
+function insertStatement(op: { insert: TableSpec; rows: readonly Row[]; ignoreDuplicates?: boolean }, offset: number): { text: string; values: unknown[] } {
+  const { insert: table, rows } = op;
+  const columns = table.columns.map((c) => c.name);
+  const unnest = table.columns.map((c, i) => `$${offset + i + 1}::${sqlType('postgres', c.type)}[]`).join(', ');
+  const conflict = op.ignoreDuplicates ? ` ON CONFLICT (${table.key}) DO NOTHING` : '';
+  return {
+    text: `INSERT INTO herald.${table.name} (${columns.join(', ')}) SELECT * FROM unnest(${unnest})${conflict}`,
+    values: table.columns.map((c) => rows.map((r) => toPg(r[c.name], c.type === 'json'))),
+  };
+}
+
+function updateStatement(table: TableSpec, rows: readonly Row[], columns: readonly string[], offset: number): { text: string; values: unknown[] } {
+  const specs = [table.key, ...columns].map((name) => {
+    const spec = table.columns.find((c) => c.name === name);
+    if (!spec) throw new Error(`herald.${table.name} has no column ${name}`);
+    return spec;
+  });
+  const unnest = specs.map((c, i) => `$${offset + i + 1}::${sqlType('postgres', c.type)}[]`).join(', ');
+  const set = columns.map((c) => `${c} = u.${c}`).join(', ');
+  return {
+    text: `UPDATE herald.${table.name} AS t SET ${set} FROM unnest(${unnest}) AS u(${specs.map((c) => c.name).join(', ')}) WHERE t.${table.key} = u.${table.key}`,
+    values: specs.map((c) => rows.map((r) => toPg(r[c.name], c.type === 'json'))),
+  };
 }
 
 /** Same JS values as DuckDB returns: safe bigints as numbers, JSON as its text. */

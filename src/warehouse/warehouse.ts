@@ -2,6 +2,7 @@
  * The one small interface both engines implement. Stages and the store never know which engine
  * they talk to; engine differences (batched writes, streaming, locks) live behind these methods.
  */
+import { LedgerMismatchError } from '../errors.js';
 import type { TableSpec } from './tables.js';
 
 /** A value bound to a `$n` parameter. */
@@ -14,6 +15,22 @@ export interface RowStream {
   chunks: AsyncIterable<Row[]>;
   /** Stops reading early and frees the cursor. Safe to call twice. */
   close(): Promise<void>;
+}
+
+/**
+ * One write of a ledger step. An update matches rows on the table's key; a key named twice takes
+ * its last row. `recentOn` names a timestamp column every target row has at or after its value in
+ * `rows`: rows are appended in that order, so DuckDB's zone maps skip older row groups instead of
+ * scanning the table's whole history.
+ */
+export type WriteOp =
+  | { insert: TableSpec; rows: readonly Row[]; ignoreDuplicates?: boolean }
+  | { update: TableSpec; rows: readonly Row[]; columns: readonly string[]; recentOn?: string };
+
+/** An exclusive lock held until released; `lost` fires if it goes away underneath (a dropped connection). */
+export interface HeldLock {
+  release(): Promise<void>;
+  readonly lost: AbortSignal;
 }
 
 export interface Warehouse {
@@ -32,20 +49,32 @@ export interface Warehouse {
   /** Column names of a query's result, without reading its rows. */
   describe(sql: string, params: readonly SqlValue[]): Promise<string[]>;
   query<T extends object = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
-  /** Inserts rows in one batched write; with `ignoreDuplicates`, rows whose key exists are skipped. */
-  insert(table: TableSpec, rows: readonly Row[], options?: { ignoreDuplicates?: boolean }): Promise<void>;
   /**
-   * Updates the given columns of existing rows, matched on the table's key, in one batched write.
-   * `recentOn` names a timestamp column every target row has at or after its value in `rows`:
-   * rows are appended in that order, so DuckDB's zone maps skip older row groups instead of
-   * scanning the table's whole history.
+   * The ops in order, atomically (all or none), each a batched statement. Every update must find
+   * each row it names: when one does not, LedgerMismatchError is thrown (a settlement that
+   * silently touched nothing once let resumed sends go out twice).
    */
+  write(ops: readonly WriteOp[]): Promise<void>;
+  /** `write` of one insert; with `ignoreDuplicates`, rows whose key exists are skipped. */
+  insert(table: TableSpec, rows: readonly Row[], options?: { ignoreDuplicates?: boolean }): Promise<void>;
+  /** `write` of one update. */
   update(table: TableSpec, rows: readonly Row[], columns: readonly string[], options?: { recentOn?: string }): Promise<void>;
   /**
-   * Holds an exclusive lock on `name` until the returned release is called, or returns null when
-   * another holder has it. PostgreSQL: a session advisory lock; DuckDB: in-process (the file lock
-   * already keeps other processes out).
+   * Holds an exclusive lock on `name`, or returns null when another holder has it. PostgreSQL: a
+   * session advisory lock on a connection of its own (lost when that connection drops); DuckDB:
+   * in-process (the file lock already keeps other processes out).
    */
-  tryLock(name: string): Promise<(() => Promise<void>) | null>;
+  tryLock(name: string): Promise<HeldLock | null>;
   close(): Promise<void>;
+}
+
+/** Rows of an update, one per key, the last of each key winning. */
+export function lastPerKey(rows: readonly Row[], key: string): Row[] {
+  const byKey = new Map<unknown, Row>();
+  for (const row of rows) byKey.set(row[key], row);
+  return byKey.size === rows.length ? [...rows] : [...byKey.values()];
+}
+
+export function mismatch(table: TableSpec, expected: number, touched: number): LedgerMismatchError {
+  return new LedgerMismatchError(`an update of herald.${table.name} matched ${touched} of its ${expected} rows: the ledger and this run disagree; the run stops`);
 }

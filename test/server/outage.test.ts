@@ -5,48 +5,16 @@
  * 200, no crash. Once restored: webhooks land again without a restart, and every request that got
  * a 200 is in herald.events exactly once.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServeHandle } from '../../src/server/serve.js';
 import { openWarehouse } from '../../src/warehouse/open.js';
 import type { Warehouse } from '../../src/warehouse/warehouse.js';
 import { freshPgUrl } from '../helpers/pg.js';
+import { CuttableProxy } from '../support/cuttable-proxy.js';
 import { envelope, messagesChange, postMeta, signature, status } from '../webhooks/support.js';
 import { count, serve } from './support.js';
 
 const T0 = 1_767_225_600;
-
-/** A loopback TCP proxy to `target` that can drop every connection and refuse new ones, then take them again on the same port. */
-class CuttableProxy {
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async open(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  async cut(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server?.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
-    this.server = null;
-  }
-}
 
 const body = (id: string, i = 0) => envelope([messagesChange({ statuses: [status({ id, status: 'delivered', timestamp: T0 + i, recipient: '819000000001' })] })]);
 const get = async (url: string) => {

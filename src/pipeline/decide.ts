@@ -1,0 +1,126 @@
+/**
+ * Decide: the one stage that reads what the world says about a rendered row before it is sent —
+ * this run's own rows (a resumed run), earlier runs of the job (accepted, unknown, failed
+ * permanently, deferred), opt-outs, the sending hours, a dry run — and gives each row its fate:
+ * a final verdict, or a place in the send queue.
+ */
+import type { Job } from '../config/job.schema.js';
+import { loadPriorSends, type PriorSends } from '../store/prior-sends.js';
+import { findSendsInRun, suppressionLookup, type PriorSend } from '../store/sends.store.js';
+import type { Draft, SendRecord, Verdict } from '../types.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import { dedupeSince, idempotencyKey, sendId } from './identity.js';
+import type { Sendable } from './land.js';
+import { quietHours } from './quiet-hours.js';
+
+export interface DecideOptions {
+  job: Job;
+  runId: string;
+  dryRun: boolean;
+  /** The run existed before (same run key): its rows are continued, never accounted twice. */
+  resumed: boolean;
+  /** Send again rows whose earlier outcome is unknown (DESIGN: off unless asked). */
+  resendUnknown: boolean;
+  /** The provider refuses a reused send id, so an unknown of this run may be sent again with it. */
+  resendsSafely: boolean;
+  wh: Warehouse;
+  now: () => Date;
+}
+
+/** One batch's fates. */
+export interface Decided {
+  /** New rows with a final verdict (inserted). */
+  settled: SendRecord[];
+  /** Rows this run stored earlier that now get a final verdict (updated). */
+  resettled: SendRecord[];
+  sendable: Sendable[];
+}
+
+/** Statuses of this run's own rows that a resumed run picks up again. */
+const OPEN = new Set(['pending', 'in_flight']);
+
+export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions): AsyncGenerator<Decided> {
+  const prior = await loadPriorSends(o.wh, o.job.name, o.runId, dedupeSince(o.job.delivery.dedupe, o.now()), o.now());
+  const suppressed = suppressionLookup(o.wh);
+  const hours = quietHours(o.job.delivery, o.job.timezone);
+  const holdAt = (recipient: string, zone: string | null | undefined) => (at: Date): Verdict | null => {
+    const why = hours?.check(recipient, zone, at);
+    return why ? { status: 'deferred', reason: 'quiet_hours', detail: why } : null;
+  };
+
+  for await (const batch of drafts) {
+    const created = o.now();
+    const rows = batch.map((draft) => ({ draft, record: baseRecord(o, draft, created) }));
+    const stored = o.resumed ? await storedRows(o.wh, o.runId, rows.map((r) => r.record.send_id)) : new Map<string, PriorSend>();
+    const optedOut = await suppressed(rows.filter((r) => !r.draft.verdict && r.draft.recipient).map((r) => r.draft.recipient!));
+    const out: Decided = { settled: [], resettled: [], sendable: [] };
+    for (const { draft, record } of rows) {
+      const earlier = stored.get(record.send_id);
+      // This run's row is final (an unknown stays so unless it may be resent): accounted for.
+      const resendable = earlier?.status === 'unknown' && !draft.verdict && (o.resendUnknown || o.resendsSafely);
+      if (earlier && !OPEN.has(earlier.status) && !resendable) continue;
+      if (earlier) Object.assign(record, { created_at: new Date(earlier.created_at), attempts: Number(earlier.attempts) });
+      const verdict = draft.verdict ?? verdictFor(record, draft, { prior, optedOut, dryRun: o.dryRun, resendUnknown: o.resendUnknown, hold: holdAt(record.recipient!, draft.timeZone)(created) });
+      if (verdict) {
+        Object.assign(record, { status: verdict.status, reason: verdict.reason, error_code: verdict.errorCode ?? null, error_detail: verdict.detail ?? null });
+        (earlier ? out.resettled : out.settled).push(record);
+      } else {
+        out.sendable.push({ record, message: draft.message!, stored: earlier !== undefined, holdAt: holdAt(record.recipient!, draft.timeZone) });
+      }
+    }
+    yield out;
+  }
+}
+
+function verdictFor(
+  record: SendRecord, draft: Draft,
+  c: { prior: PriorSends; optedOut: Map<string, string>; dryRun: boolean; resendUnknown: boolean; hold: Verdict | null },
+): Verdict | null {
+  const optOut = c.optedOut.get(draft.recipient!);
+  if (optOut) return { status: 'suppressed', reason: 'opted_out', detail: optOut };
+  switch (c.prior.statusOf(record.idempotency_key)) {
+    case 'accepted':
+      return { status: 'duplicate', reason: 'already_sent', detail: 'accepted in an earlier run of this job' };
+    case 'unknown':
+      if (!c.resendUnknown) return { status: 'duplicate', reason: 'earlier_outcome_unknown', detail: 'an earlier run may have sent it; use --resend-unknown to send again' };
+      break;
+    case 'failed':
+      return { status: 'duplicate', reason: 'failed_earlier', detail: 'failed permanently in an earlier run of this job; tried again after delivery.retry_failed_after' };
+    case 'deferred':
+      return { status: 'deferred', reason: 'not_before', detail: 'an earlier run of this job was told not to send it before its not_before' };
+    case undefined:
+      break;
+  }
+  if (c.dryRun) return { status: 'planned', reason: null };
+  return c.hold;
+}
+
+async function storedRows(wh: Warehouse, runId: string, sendIds: string[]): Promise<Map<string, PriorSend>> {
+  return new Map((await findSendsInRun(wh, runId, sendIds)).map((p) => [p.send_id, p]));
+}
+
+function baseRecord(o: DecideOptions, d: Draft, created: Date): SendRecord {
+  const { job } = o;
+  return {
+    send_id: sendId(o.runId, d.rowKey, d.repeatsKey ? d.ordinal : undefined),
+    run_id: o.runId,
+    job: job.name,
+    row_key: d.rowKey,
+    recipient: d.recipient,
+    idempotency_key: idempotencyKey(job.name, d.rowKey, job.delivery.dedupe, o.runId),
+    provider: job.message.provider,
+    sender: job.message.sender,
+    template: job.message.template?.name ?? null,
+    language: job.message.template?.language ?? null,
+    variables: d.variables ?? null,
+    status: 'pending',
+    reason: null,
+    error_code: null,
+    error_detail: null,
+    provider_message_id: null,
+    attempts: 0,
+    created_at: created,
+    sent_at: null,
+    not_before: null,
+  };
+}
