@@ -52,6 +52,8 @@ export class JobBusy extends Error {}
 export class RunService {
   private readonly starting = new Map<string, Promise<{ run_id: string; created: boolean }>>();
   private readonly running = new Set<Promise<unknown>>();
+  /** Ids of the runs under way in this process. */
+  private readonly ours = new Set<string>();
 
   constructor(private readonly d: RunServiceDeps) {}
 
@@ -72,12 +74,17 @@ export class RunService {
   private async start(r: TriggerRequest): Promise<{ run_id: string; created: boolean }> {
     const loaded = this.d.catalog.get(r.job);
     const existing = await findRunByKey(this.d.wh, r.job, r.runKey);
-    // A finished run, or one running elsewhere, is answered as it is; an aborted one resumes.
-    if (existing && (existing.status === 'succeeded' || existing.status === 'running')) return { run_id: existing.run_id, created: false };
+    // A finished run, or one this process is running, is answered as it is. An aborted one
+    // resumes, and so does one marked running whose process died (its job lock is free: runJob
+    // takes it, or says the run is busy in another process, which is then its answer).
+    if (existing && (existing.status === 'succeeded' || this.ours.has(existing.run_id))) return { run_id: existing.run_id, created: false };
     const provider = createProvider(loaded.job.message.provider, this.d.config,
       { events: this.d.events, message: loaded.job.message, ...(this.d.config.config.server.public_url ? { publicUrl: this.d.config.config.server.public_url } : {}) }, loaded.file);
-    let onStarted!: (run: { run_id: string }) => void;
-    const started = new Promise<{ run_id: string }>((resolve) => (onStarted = resolve));
+    let onStarted!: (run: { run_id: string; resumed: boolean }) => void;
+    const started = new Promise<{ run_id: string; resumed: boolean }>((resolve) => (onStarted = (run) => {
+      this.ours.add(run.run_id);
+      resolve(run);
+    }));
     const finished: Promise<RunSummary> = runJob({
       loaded, wh: this.d.wh, provider, limiters: this.d.limiters, logger: this.d.logger, runKey: r.runKey,
       dryRun: r.dryRun ?? false, ...(r.params ? { params: r.params } : {}), stop: this.d.stop, onStarted,
@@ -86,13 +93,17 @@ export class RunService {
       (s) => this.d.logger.info({ run_id: s.run_id, job: s.job, status: s.status, counts: s.counts, error: s.error }, 'run finished'),
       (err: unknown) => this.d.logger.error({ job: r.job, run_key: r.runKey, err: errorMessage(err) }, 'run failed to start'),
     ).finally(() => provider.close().catch(() => undefined));
+    void started.then((run) => tracked.finally(() => this.ours.delete(run.run_id)));
     this.running.add(tracked);
     void tracked.finally(() => this.running.delete(tracked));
     // Whichever comes first: the run row exists, or the run could not begin.
     const first = await Promise.race([started.then((s) => ({ ok: s })), finished.then((s) => ({ done: s }), (err: unknown) => ({ err }))]);
-    if ('ok' in first) return { run_id: first.ok.run_id, created: true };
+    if ('ok' in first) return { run_id: first.ok.run_id, created: !first.ok.resumed };
     if ('done' in first) return { run_id: first.done.run_id, created: false }; // the key had already finished
-    if (first.err instanceof RunAbortedError && /already running/.test(first.err.message)) throw new JobBusy(first.err.message);
+    if (first.err instanceof RunAbortedError && /already running/.test(first.err.message)) {
+      if (existing?.status === 'running') return { run_id: existing.run_id, created: false }; // alive in another process
+      throw new JobBusy(first.err.message);
+    }
     if (first.err instanceof HeraldError) throw first.err;
     throw first.err;
   }
