@@ -10,6 +10,11 @@ export class Cleanup {
   private readonly actions: { what: string; run: CleanupAction }[] = [];
   private closed = false;
 
+  /** True once the registry has started undoing: exits from here on are the cleanup's own. */
+  get closing(): boolean {
+    return this.closed;
+  }
+
   /**
    * Registers an action; the returned function runs it now (once) and forgets it. Once this
    * registry has run, whatever is added is undone at once (a straggler of a timed-out scenario

@@ -82,6 +82,8 @@ export class ServeProcess {
   /** Starts that never answered /healthz (e.g. the warehouse was down); retried. */
   failedStarts = 0;
   kills = 0;
+  /** SIGTERMs that serve did not act on within 30 s (then SIGKILLed). */
+  hungStops = 0;
   private proc: HeraldProcess | null = null;
   private ours = false;
   private stopped = false;
@@ -96,7 +98,7 @@ export class ServeProcess {
   async start(): Promise<void> {
     const deadline = Date.now() + 60_000;
     for (;;) {
-      if (this.stopped) throw new Error('serve was stopped');
+      if (this.stopped || this.o.cleanup.closing) throw new Error('serve was stopped');
       this.ours = false;
       const proc = spawnHerald(['serve', '--port', String(this.o.port), '--jobs', this.o.jobsDir], this.o);
       this.proc = proc;
@@ -141,7 +143,11 @@ export class ServeProcess {
     if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return null;
     this.ours = true;
     proc.child.kill('SIGTERM');
-    const timer = setTimeout(() => proc.child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => {
+      this.hungStops++;
+      console.error('chaos: herald serve did not exit within 30 s of SIGTERM: SIGKILL');
+      proc.child.kill('SIGKILL');
+    }, 30_000);
     const exit = await proc.exited;
     clearTimeout(timer);
     return exit;
@@ -165,7 +171,7 @@ export class ServeProcess {
   }
 
   private onExit(proc: HeraldProcess, exit: Exit): void {
-    if (this.ours || this.proc !== proc) return;
+    if (this.ours || this.proc !== proc || this.o.cleanup.closing) return;
     this.crashes.push({ at: new Date().toISOString(), exit, log: lastLines(this.o.logFile) });
     console.error(`chaos: herald serve exited by itself (code ${exit.code}, signal ${exit.signal}): a crash; starting it again`);
     if (!this.stopped) void this.start().catch((err: Error) => console.error(`chaos: herald serve could not be started again: ${err.message}`));

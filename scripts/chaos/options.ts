@@ -34,7 +34,7 @@ export interface SuiteOptions {
 }
 
 const USAGE = `npm run chaos -- [--engine duckdb|postgres|both] [--short] [--scenario kills,faults,restart,poison]
-  [--kills N] [--stops N] [--restarts N] [--rows N] [--rate N] [--fault-ratio R] [--seed N] [--parallel N] [--keep] [--out FILE]`;
+  [--kills N] [--stops N] [--restarts N] [--rows N] [--rate N] [--fault-ratio R] [--seed N] [--parallel N] [--timeout SECONDS] [--keep] [--out FILE]`;
 
 export function parseOptions(argv: string[]): SuiteOptions {
   const { values } = parseArgs({
@@ -51,6 +51,7 @@ export function parseOptions(argv: string[]): SuiteOptions {
       'fault-ratio': { type: 'string' },
       seed: { type: 'string' },
       parallel: { type: 'string' },
+      timeout: { type: 'string' },
       keep: { type: 'boolean', default: false },
       out: { type: 'string', default: '.tmp/chaos-results.json' },
       help: { type: 'boolean', default: false },
@@ -81,7 +82,7 @@ export function parseOptions(argv: string[]): SuiteOptions {
     keep: values.keep,
     out: values.out,
     pgAdminUrl: process.env.CHAOS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-    scenarioTimeoutMs: (short ? 200 : 1200) * 1000,
+    scenarioTimeoutMs: num(values.timeout, short ? 200 : 1200, 'timeout') * 1000,
     metaTimeoutMs: 2000,
   };
 }

@@ -59,6 +59,7 @@ export async function measure(w: World, error?: string): Promise<Figures> {
   const lost = inspection ? [...new Set(w.webhooks.acked.map((a) => `${a.wamid} ${a.status}`))].filter((k) => !inspection.events.has(k)) : [];
   const crashes = w.serve.crashes.map((c) => ({ at: c.at, exit: String(c.exit.code ?? c.exit.signal), log: c.log }));
   if (w.serve.failedStarts > 0) w.notes.serve_failed_starts = w.serve.failedStarts;
+  if (w.serve.hungStops > 0) w.notes.serve_sigterm_hung = w.serve.hungStops;
   const figures: Figures = {
     engine: w.engine, scenario: w.scenario,
     messaged_twice: twice.length, unmessaged: unmessaged.length, acked_events_lost: lost.length, serve_crashes: crashes.length,
@@ -114,6 +115,8 @@ export function printFigures(all: readonly Figures[]): void {
       [`acknowledged events lost (of ${f.acked_events})`, String(f.acked_events_lost), f.acked_events_lost === 0],
       ['herald serve crashes', String(f.serve_crashes), f.serve_crashes === 0],
     ];
+    const stuck = f.runs.filter((r) => r.ended === 'stuck').length;
+    lines.push([`runs left "running" with no progress (of ${f.runs.length})`, String(stuck), true]);
     const refused = Object.values(f.webhook_refusals).reduce((a, b) => a + b, 0);
     const refusals = Object.entries(f.webhook_refusals).map(([r, n]) => `${r} ${n}`).join(', ');
     lines.push([`webhook posts refused, retried (of ${f.webhook_posts})`, `${refused}${refusals ? ` (${refusals})` : ''}`, true]);

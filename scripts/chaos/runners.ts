@@ -46,6 +46,7 @@ export class CliRunner implements Runner {
     const proc = spawnHerald(['run', this.o.jobFile, '--json', ...(runKey ? ['--run-key', runKey] : [])], this.o);
     let interrupted: Interruption | null = null;
     let stuck = false;
+    let hung = false;
     let last = this.o.progress();
     let lastChange = Date.now();
     const watch = setInterval(() => {
@@ -58,7 +59,9 @@ export class CliRunner implements Runner {
     }, 250);
     const done = proc.exited.then((exit): RunOutcome => {
       clearInterval(watch);
-      if (interrupted) return { ended: interrupted === 'SIGKILL' ? 'killed' : 'stopped', exitCode: exit.code };
+      if (interrupted) {
+        return { ended: interrupted === 'SIGKILL' ? 'killed' : 'stopped', exitCode: exit.code, ...(hung ? { detail: 'no exit within 30 s of SIGTERM: SIGKILLed' } : {}) };
+      }
       if (stuck) return { ended: 'stuck', detail: `no send for ${this.o.stallMs / 1000} s; killed` };
       const summary = lastJsonLine(proc.stdout());
       return {
@@ -70,7 +73,12 @@ export class CliRunner implements Runner {
       if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
       interrupted = signal;
       proc.child.kill(signal);
+      const timer = setTimeout(() => {
+        hung = true;
+        proc.child.kill('SIGKILL');
+      }, 30_000);
       await proc.exited;
+      clearTimeout(timer);
     });
   }
 }

@@ -51,7 +51,8 @@ export async function kills(w: World): Promise<void> {
     await attempt.interrupt(signal);
     done[signal]++;
     w.markUnknownRisk();
-    w.record({ label: `attempt ${i + 1}`, ...(await attempt.done), detail: `${signal} after ${w.standIn.arrivals - before} new send requests` });
+    const outcome = await attempt.done;
+    w.record({ label: `attempt ${i + 1}`, ...outcome, detail: [`${signal} after ${w.standIn.arrivals - before} new send requests`, outcome.detail].filter(Boolean).join('; ') });
   }
   w.notes.kills = done.SIGKILL;
   w.notes.stops = done.SIGTERM;

@@ -23,6 +23,9 @@ export interface StatusEvent {
 export interface Acked {
   wamid: string;
   status: string;
+  /** When the 200 came, and after how many refused posts. */
+  at: string;
+  attempts: number;
 }
 
 /** A status waiting to be posted, and how many posts of it failed so far. */
@@ -164,7 +167,8 @@ export class WebhookSender {
     this.inFlight--;
     if (this.stopped) return;
     if (answer === '200') {
-      const lines = batch.map(({ event }) => ({ wamid: event.wamid, status: event.status }));
+      const at = new Date().toISOString();
+      const lines = batch.map(({ event, attempts }) => ({ wamid: event.wamid, status: event.status, at, attempts }));
       this.acked.push(...lines);
       appendFileSync(this.o.ackLog, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
     } else {
