@@ -23,6 +23,12 @@ export interface RateLimiter {
   readonly queued: number;
   /** Runs `task` once the window has room; resolves with its result. */
   schedule<T>(task: () => Promise<T>): Promise<T>;
+  /**
+   * Like schedule, for a task that does some work before its real start (the ledger's in-flight
+   * write) and calls `started()` at that moment: the window counts the real start, and holds the
+   * slot from the grant until then. A task that ends without calling it gives the slot back.
+   */
+  scheduleStart<T>(task: (started: () => void) => Promise<T>): Promise<T>;
   /** Halves the current rate (at least 1/s); it climbs back while no further errors come. */
   slowDown(): void;
   /** No starts for `ms`. */
@@ -38,6 +44,8 @@ const QUIET_MS = 2000;
 export class SlidingWindowLimiter implements RateLimiter {
   private readonly starts: number[] = [];
   private head = 0;
+  /** Granted tasks that have not started yet: they hold a place in the window. */
+  private reserved = 0;
   private readonly waiting: (() => void)[] = [];  // each starts its task when called
   private timer: NodeJS.Timeout | null = null;
   private rate: number;
@@ -63,13 +71,30 @@ export class SlidingWindowLimiter implements RateLimiter {
   }
 
   schedule<T>(task: () => Promise<T>): Promise<T> {
+    return this.scheduleStart((started) => {
+      started();
+      return task();
+    });
+  }
+
+  scheduleStart<T>(task: (started: () => void) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // The task is called right here when its turn comes, not on a later microtask: the window
       // counts the moments tasks really start, so a backlog of resolved promises cannot bunch up.
       this.waiting.push(() => {
+        this.reserved++;
+        let open = true;
+        const release = (stamp: boolean) => {
+          if (!open) return;
+          open = false;
+          this.reserved--;
+          if (stamp) this.starts.push(this.now());
+          this.pump();
+        };
         try {
-          task().then(resolve, reject);
+          task(() => release(true)).then(resolve, reject).finally(() => release(false));
         } catch (err) {
+          release(false);
           reject(err);
         }
       });
@@ -101,14 +126,19 @@ export class SlidingWindowLimiter implements RateLimiter {
     }
     this.tokens = Math.min(burst(this.rate), this.tokens + ((now - this.lastRefill) * this.rate) / 1000);
     this.lastRefill = now;
-    while (this.waiting.length > 0 && now >= this.pausedUntil && this.tokens >= 1 && this.starts.length - this.head < cap) {
+    // A start is stamped when the task really starts (scheduleStart), which is at or after its
+    // grant; a grant counts the stamped starts of the last second and the granted ones still to
+    // start, so no window of real starts ever holds more than the cap.
+    while (this.waiting.length > 0 && now >= this.pausedUntil && this.tokens >= 1 && this.starts.length - this.head + this.reserved < cap) {
       this.tokens -= 1;
-      this.starts.push(this.now()); // the moment this task starts, after the ones before it ran
       this.waiting.shift()!();
     }
     if (this.waiting.length === 0 || this.timer) return;
+    const inWindow = this.starts.length - this.head;
+    // Full of granted tasks yet to start: their start or release pumps again.
+    if (inWindow + this.reserved >= cap && inWindow === 0) return;
     // +1 ms past the window's edge: a timer may fire a fraction early by the monotonic clock.
-    const nextRoom = this.starts.length - this.head < cap ? now : this.starts[this.head]! + windowMs + 1;
+    const nextRoom = inWindow + this.reserved < cap ? now : this.starts[this.head]! + windowMs + 1;
     const nextToken = now + Math.max(0, ((1 - this.tokens) * 1000) / this.rate);
     const wait = Math.max(this.pausedUntil, nextRoom, nextToken) - now;
     this.timer = setTimeout(() => {

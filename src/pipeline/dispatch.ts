@@ -116,9 +116,10 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
       const outbound: OutboundMessage = { sendId: s.record.send_id, recipient: s.record.recipient!, sender: s.record.sender!, message: s.message, attempt };
       // The row is in flight only once the limiter granted it, and the request starts once that
       // is durable: a crash while it waits for its turn leaves it pending, not unknown.
-      const outcome = await o.limiter.schedule(async (): Promise<SendOutcome | null> => {
+      const outcome = await o.limiter.scheduleStart(async (started): Promise<SendOutcome | null> => {
         if (stopReason()) return null;
         await ledger.start(s, attempt);
+        started(); // the window counts the request's real start, after the write
         return callProvider(o.provider, outbound);
       });
       if (!outcome) continue; // stopped while waiting: the loop's first check settles it

@@ -73,7 +73,9 @@ export class Ledger {
   start(s: Sendable, attempt: number): Promise<void> {
     const insert = !s.stored;
     s.stored = true;
-    return this.write([{ record: Object.assign(s.record, { status: 'in_flight', reason: null, attempts: attempt }), insert }]);
+    // sent_at holds when the request started until an acceptance replaces it: an unknown send's
+    // age (unknown_resend_after) is counted from its last request, not from when it was read.
+    return this.write([{ record: Object.assign(s.record, { status: 'in_flight', reason: null, attempts: attempt, sent_at: this.now() }), insert }]);
   }
 
   accepted(s: Sendable, outcome: Extract<SendOutcome, { kind: 'accepted' }>): Promise<void> {
@@ -164,7 +166,7 @@ const ECHOES_SEND_ID = ['meta', 'sandbox'];
 /**
  * The job's unknown sends, settled by what webhooks have told since: an event carrying the send's
  * id means the provider took it (a `failed` one, that it failed). A Meta send with no event at all
- * `unknown_resend_after` after it started, while the sender's later accepted sends got theirs, was
+ * `unknown_resend_after` after its request started, while the sender's later accepted sends got theirs, was
  * never accepted: it goes back to `pending`, and the next run (or the resumed one) sends it.
  * Returns how many rows changed.
  */
@@ -191,11 +193,11 @@ export async function reconcileUnknowns(wh: Warehouse, job: Job, now: Date): Pro
 
   const cutoff = new Date(now.getTime() - durationMs(job.delivery.unknown_resend_after));
   const silent = await wh.query<{ send_id: string; created_at: Date | string }>(
-    "SELECT s.send_id, s.created_at FROM herald.sends s WHERE s.job = $1 AND s.status = 'unknown' AND s.created_at <= $2 " +
+    "SELECT s.send_id, s.created_at FROM herald.sends s WHERE s.job = $1 AND s.status = 'unknown' AND coalesce(s.sent_at, s.created_at) <= $2 " +
     'AND s.provider IN (SELECT unnest($3::text[])) ' +
     'AND NOT EXISTS (SELECT 1 FROM herald.events e WHERE e.send_id = s.send_id) ' +
     'AND EXISTS (SELECT 1 FROM herald.sends l JOIN herald.events e ON e.provider_message_id = l.provider_message_id ' +
-    "  WHERE l.provider = s.provider AND l.sender = s.sender AND l.status = 'accepted' AND l.sent_at > s.created_at)",
+    "  WHERE l.provider = s.provider AND l.sender = s.sender AND l.status = 'accepted' AND l.sent_at > coalesce(s.sent_at, s.created_at))",
     [job.name, cutoff, ECHOES_SEND_ID]);
   await wh.update(SENDS, silent.map((s) => ({
     ...s, status: 'pending', reason: 'never_accepted',

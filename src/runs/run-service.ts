@@ -112,10 +112,20 @@ export class RunService {
   async view(runId: string): Promise<RunView | undefined> {
     const run = await findRun(this.d.wh, runId);
     if (!run) return undefined;
-    return {
+    const view: RunView = {
       run_id: run.run_id, job: run.job, run_key: run.run_key, status: run.status, dry_run: Boolean(run.dry_run),
       started_at: run.started_at, finished_at: run.finished_at, error: run.error ?? null, counts: await countSends(this.d.wh, runId),
     };
+    // Marked running, yet no process holds its job: its process died, or lost the warehouse
+    // before it could record the end. Say so rather than `running` forever.
+    if (run.status === 'running' && !this.ours.has(runId)) {
+      const lock = await this.d.wh.tryLock(`herald:job:${run.job}`);
+      if (lock) {
+        await lock.release();
+        return { ...view, status: 'aborted', error: 'the process running it ended before recording the end; POST /runs with its run key resumes it' };
+      }
+    }
+    return view;
   }
 
   /** Resolves when every run started here has finished (after `stop` they wind down quickly). */

@@ -21,6 +21,9 @@ import type { Route } from './router.js';
 import { warehouseProbe } from './warehouse-probe.js';
 import { webhookRoutes } from './webhook.routes.js';
 
+/** How long requests under way may take to finish once the server is closing. */
+const CLOSE_GRACE_MS = 10_000;
+
 export interface ServeOptions {
   config: RuntimeConfig;
   wh: Warehouse;
@@ -78,8 +81,18 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     server, port, url: `http://${shown}:${port}`,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A provider posting webhooks back to back keeps its keep-alive connections busy: each is
+      // closed as soon as it is between requests, and whatever is left after the grace period
+      // is cut (its requests are retried by the provider; their events were not acknowledged).
       server.closeIdleConnections();
-      await closed;
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const deadline = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+      try {
+        await closed;
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+      }
       await sink.idle();
     },
   };
