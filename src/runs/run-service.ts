@@ -118,10 +118,16 @@ export class RunService {
     };
     // Marked running, yet no process holds its job: its process died, or lost the warehouse
     // before it could record the end. Say so rather than `running` forever.
+    // The row is read again under the lock: the run may have ended between the first read and now.
     if (run.status === 'running' && !this.ours.has(runId)) {
       const lock = await this.d.wh.tryLock(`herald:job:${run.job}`);
       if (lock) {
-        await lock.release();
+        try {
+          const now = await findRun(this.d.wh, runId);
+          if (now?.status !== 'running') return { ...view, status: now?.status ?? view.status, finished_at: now?.finished_at ?? null, error: now?.error ?? null };
+        } finally {
+          await lock.release();
+        }
         return { ...view, status: 'aborted', error: 'the process running it ended before recording the end; POST /runs with its run key resumes it' };
       }
     }

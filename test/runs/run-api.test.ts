@@ -17,6 +17,7 @@ import { metricsRoute } from '../../src/server/metrics.route.js';
 import { runRoutes } from '../../src/server/runs.routes.js';
 import { startServe, type ServeHandle } from '../../src/server/serve.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb.warehouse.js';
+import { RUNS } from '../../src/warehouse/tables.js';
 import { writeJobs } from '../support/jobs-dir.js';
 
 const TOKEN = 'test-api-token-0f3b';
@@ -98,5 +99,21 @@ describe('run API', () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(await r.text()).toContain('herald_sends_total{provider="sandbox",status="accepted"}');
+  });
+
+  it('a run left running by a process that died reads as aborted, and POST /runs with its key resumes it', async () => {
+    // What a process killed mid-run leaves: its run row says running, and nobody holds the job.
+    await wh.insert(RUNS, [{ run_id: 'r_dead_1', job: 'welcome_api', run_key: 'td-dead', status: 'running', dry_run: false, started_at: new Date(), finished_at: null, error: null }]);
+    const get = async () => (await fetch(`${server.url}/runs/r_dead_1`, { headers: { authorization: `Bearer ${TOKEN}` } })).json() as Promise<{ status: string; error: string; counts: { audience: number } }>;
+    expect(await get()).toMatchObject({ status: 'aborted', error: 'the process running it ended before recording the end; POST /runs with its run key resumes it' });
+    const resumed = await post({ job: 'welcome_api', run_key: 'td-dead' });
+    expect(resumed.status).toBe(202);
+    expect(await resumed.json()).toMatchObject({ run_id: 'r_dead_1', created: false });
+    let view = await get();
+    while (view.status === 'running') {
+      await new Promise((res) => setTimeout(res, 50));
+      view = await get();
+    }
+    expect(view).toMatchObject({ status: 'succeeded', counts: { audience: 30 } });
   });
 });
