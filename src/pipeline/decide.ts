@@ -10,7 +10,7 @@ import { findSendsInRun, suppressionLookup, type PriorSend } from '../store/send
 import type { Draft, SendRecord, Verdict } from '../types.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { dedupeSince, idempotencyKey, sendId } from './identity.js';
-import type { Sendable } from './land.js';
+import { withVerdict, type Sendable } from './land.js';
 import { quietHours } from './quiet-hours.js';
 
 export interface DecideOptions {
@@ -60,12 +60,12 @@ export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions):
       const resendable = earlier?.status === 'unknown' && !draft.verdict && (o.resendUnknown || o.resendsSafely);
       if (earlier && !OPEN.has(earlier.status) && !resendable) continue;
       if (earlier) Object.assign(record, { created_at: new Date(earlier.created_at), attempts: Number(earlier.attempts) });
-      const verdict = draft.verdict ?? verdictFor(record, draft, { prior, optedOut, dryRun: o.dryRun, resendUnknown: o.resendUnknown, hold: holdAt(record.recipient!, draft.timeZone)(created) });
+      const hold = draft.verdict ? null : holdAt(record.recipient!, draft.timeZone);
+      const verdict = draft.verdict ?? verdictFor(record, draft, { prior, optedOut, dryRun: o.dryRun, resendUnknown: o.resendUnknown, hold: hold!(created) });
       if (verdict) {
-        Object.assign(record, { status: verdict.status, reason: verdict.reason, error_code: verdict.errorCode ?? null, error_detail: verdict.detail ?? null });
-        (earlier ? out.resettled : out.settled).push(record);
+        (earlier ? out.resettled : out.settled).push(withVerdict(record, verdict));
       } else {
-        out.sendable.push({ record, message: draft.message!, stored: earlier !== undefined, holdAt: holdAt(record.recipient!, draft.timeZone) });
+        out.sendable.push({ record, message: draft.message!, stored: earlier !== undefined, holdAt: hold! });
       }
     }
     yield out;

@@ -71,11 +71,10 @@ export class Ledger {
 
   /** The limiter granted the row: it is in flight from here until the provider answers. */
   start(s: Sendable, attempt: number): Promise<void> {
-    const insert = !s.stored;
-    s.stored = true;
     // sent_at holds when the request started until an acceptance replaces it: an unknown send's
     // age (unknown_resend_after) is counted from its last request, not from when it was read.
-    return this.write([{ record: Object.assign(s.record, { status: 'in_flight', reason: null, attempts: attempt, sent_at: this.now() }), insert }]);
+    Object.assign(s.record, { status: 'in_flight', reason: null, attempts: attempt, sent_at: this.now() });
+    return this.put(s);
   }
 
   accepted(s: Sendable, outcome: Extract<SendOutcome, { kind: 'accepted' }>): Promise<void> {
@@ -102,11 +101,8 @@ export class Ledger {
 
   /** Not sent, and to be sent: waiting for a retry, or the run stopped before the row's request. */
   pending(s: Sendable, reason: string, detail: string, errorCode: string | null = null): Promise<void> {
-    if (!s.stored) {
-      s.stored = true;
-      return this.write([{ record: withVerdict(s.record, { status: 'pending', reason, detail, errorCode }), insert: true }]);
-    }
-    return this.write([{ record: withVerdict(s.record, { status: 'pending', reason, detail, errorCode }), insert: false }]);
+    withVerdict(s.record, { status: 'pending', reason, detail, errorCode });
+    return this.put(s);
   }
 
   idle(): Promise<void> {
@@ -115,7 +111,14 @@ export class Ledger {
 
   private settle(s: Sendable, verdict: Verdict, extra: Partial<SendRecord> = {}, suppression?: Row): Promise<void> {
     Object.assign(withVerdict(s.record, verdict), extra);
-    return this.write([{ record: s.record, insert: !s.stored, ...(suppression ? { suppression } : {}) }]);
+    return this.put(s, suppression);
+  }
+
+  /** Writes the row as it now is: inserted the first time, updated after. */
+  private put(s: Sendable, suppression?: Row): Promise<void> {
+    const insert = !s.stored;
+    s.stored = true;
+    return this.write([{ record: s.record, insert, ...(suppression ? { suppression } : {}) }]);
   }
 
   private async write(writes: Write[]): Promise<void> {
@@ -130,7 +133,8 @@ export class Ledger {
   }
 }
 
-function withVerdict(record: SendRecord, v: Verdict): SendRecord {
+/** The record with the verdict's status, reason, code and detail (the rest of the row as it was). */
+export function withVerdict(record: SendRecord, v: Verdict): SendRecord {
   return Object.assign(record, { status: v.status, reason: v.reason, error_code: v.errorCode ?? null, error_detail: v.detail ?? null });
 }
 
