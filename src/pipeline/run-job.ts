@@ -12,7 +12,7 @@ import { abortRuns, countSends, findRunByKey, findRunningRuns, finishRun, insert
 import { findLastInbound } from '../store/inbound.store.js';
 import type { RunCounts, RunRecord } from '../types.js';
 import { RUNS } from '../warehouse/tables.js';
-import type { HeldLock, Warehouse } from '../warehouse/warehouse.js';
+import { isConnectionLoss, type HeldLock, type Warehouse } from '../warehouse/warehouse.js';
 import { decide } from './decide.js';
 import { dispatch } from './dispatch.js';
 import { newRunId } from './identity.js';
@@ -116,7 +116,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     } catch (err) {
       // The provider refused the account, the run was stopped, or the warehouse went away: the
       // rows not sent are pending, and the same run key continues them.
-      [status, error] = err instanceof RunAbortedError || isWarehouseFailure(err) ? ['aborted', errorMessage(err)] : ['failed', errorMessage(err)];
+      [status, error] = err instanceof RunAbortedError || isConnectionLoss(err) ? ['aborted', errorMessage(err)] : ['failed', errorMessage(err)];
       o.logger.error({ run_id: run.run_id, err: errorMessage(err) }, 'run stopped');
     } finally {
       await segment.close();
@@ -167,13 +167,6 @@ async function startOrResume(o: RunOptions, dryRun: boolean, now: Date, stale: r
   const run: RunRecord = { run_id: runId, job: job.name, run_key: o.runKey ?? runId, status: 'running', dry_run: dryRun, started_at: now, finished_at: null, error: null };
   await insertRun(o.wh, run);
   return { run, resumed: false };
-}
-
-/** A warehouse that stopped answering mid-run (a PostgreSQL restart, a lost connection). */
-function isWarehouseFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && (/^(08|57P)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code))
-    || /Connection terminated|not queryable|connection error/i.test(errorMessage(err));
 }
 
 function summarize(run: StoredRun, counts: RunCounts, how: { resumed: boolean; alreadyFinished: boolean }, maxFailureRatio: number | undefined): RunSummary {

@@ -6,6 +6,7 @@
  */
 import { errorMessage } from '../errors.js';
 import { UnstorableEvent } from '../events/storable.js';
+import { isConnectionLoss } from '../warehouse/warehouse.js';
 import type { WarehouseProbe } from './warehouse-probe.js';
 
 export interface WriteFailure {
@@ -27,8 +28,6 @@ export async function writeFailure(err: unknown, probe: WarehouseProbe): Promise
 const PG_CONTENT_CLASSES = /^(22|23|54)/;
 const DUCKDB_CONTENT = /^(Conversion|Invalid Input|Constraint|Out of Range) Error/;
 const DUCKDB_ERROR = /^[A-Z][A-Za-z]*( [A-Z][A-Za-z]*)* Error: /;
-// pg's own words when a connection breaks (no SQLSTATE), and Node's socket errors.
-const CONNECTION = /connection|terminated|timeout|ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/i;
 
 function isContentError(err: unknown): boolean {
   if (err instanceof UnstorableEvent) return true;
@@ -38,8 +37,7 @@ function isContentError(err: unknown): boolean {
 
 /** Any other database error (schema, locks, shutdown, disk) or a broken connection: not the content's fault. */
 function isStorageError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return sqlState(err) !== null || DUCKDB_ERROR.test(errorMessage(err)) || CONNECTION.test(`${typeof code === 'string' ? code : ''} ${errorMessage(err)}`);
+  return sqlState(err) !== null || DUCKDB_ERROR.test(errorMessage(err)) || isConnectionLoss(err);
 }
 
 function sqlState(err: unknown): string | null {

@@ -2,7 +2,7 @@
  * The one small interface both engines implement. Stages and the store never know which engine
  * they talk to; engine differences (batched writes, streaming, locks) live behind these methods.
  */
-import { LedgerMismatchError } from '../errors.js';
+import { LedgerMismatchError, errorMessage } from '../errors.js';
 import type { TableSpec } from './tables.js';
 
 /** A value bound to a `$n` parameter. */
@@ -77,4 +77,17 @@ export function lastPerKey(rows: readonly Row[], key: string): Row[] {
 
 export function mismatch(table: TableSpec, expected: number, touched: number): LedgerMismatchError {
   return new LedgerMismatchError(`an update of herald.${table.name} matched ${touched} of its ${expected} rows: the ledger and this run disagree; the run stops`);
+}
+
+// pg's own words when a connection breaks (no SQLSTATE), and Node's socket errors.
+const CONNECTION = /connection|terminated|timeout|not queryable|ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/i;
+
+/**
+ * The warehouse went away (a PostgreSQL restart: SQLSTATE class 08 or 57P; a dropped socket), as
+ * opposed to a statement's own error: a run stops `aborted` and resumes; a webhook gets 503.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  const text = typeof code === 'string' ? code : '';
+  return /^(08|57P)/.test(text) || CONNECTION.test(`${text} ${errorMessage(err)}`);
 }
