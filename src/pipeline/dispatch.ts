@@ -9,6 +9,7 @@
  * (`fix_request`), or when the circuit breaker trips: rows not yet at the provider stay `pending`,
  * and the same run key continues them.
  */
+import { setMaxListeners } from 'node:events';
 import { RunAbortedError, errorMessage } from '../errors.js';
 import type { RateLimiter } from '../dispatch/limiter.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../providers/provider.js';
@@ -91,11 +92,14 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
   let failure: { error: unknown } | null = null;
   // Wakes rows sleeping before a retry as soon as the run stops, so they settle pending at once.
   const halt = new AbortController();
+  // Every row sleeping before a retry listens (at most `concurrency`): not a leak to warn about.
+  setMaxListeners(0, halt.signal);
   const stopAll = (reason: string) => {
     abort ??= reason;
     halt.abort();
   };
-  o.stop?.addEventListener('abort', () => halt.abort(), { once: true });
+  const onStop = () => halt.abort();
+  o.stop?.addEventListener('abort', onStop, { once: true });
   const stopReason = () => abort ?? (o.stop?.aborted ? stopDetail(o.stop) : null);
   const pause = (ms: number) => sleep(ms, halt.signal);
 
@@ -202,6 +206,7 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
     if (stopReason()) break;
   }
   await Promise.all(inFlight);
+  o.stop?.removeEventListener('abort', onStop);
   const failed = failure as { error: unknown } | null; // set by the send tasks
   if (failed) throw failed.error;
   const stopped = stopReason();
