@@ -15,7 +15,7 @@
  *       does it hold the rate (steady rate of the provider calls, as in pacing.ts) and with how much
  *       CPU (process.cpuUsage(), every thread, % of one core)?
  *   (b) the limiter out of the way: the same `SlidingWindowLimiter` class with a 100,000/s rate,
- *       handed to runJob through a LimiterRegistry, so every other part of the path (and the
+ *       handed to runJob through a SenderRegistry, so every other part of the path (and the
  *       limiter's own bookkeeping) is still measured. The job schema stops at 1,000/s, so this is
  *       what "maximum throughput" can mean for herald; K senders × 1,000/s would only measure K.
  * Each on DuckDB (a file in os.tmpdir()) and on PostgreSQL when BENCH_PG_URL is reachable
@@ -33,7 +33,8 @@ import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import type { LoadedJob } from '../src/config/load.js';
 import { MetaConfigSchema } from '../src/config/runtime.schema.js';
-import { LimiterRegistry, SlidingWindowLimiter, type RateLimiter } from '../src/dispatch/limiter.js';
+import { SlidingWindowLimiter, type RateLimiter } from '../src/dispatch/limiter.js';
+import { SenderRegistry, type RunPacing } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { runJob } from '../src/pipeline/run-job.js';
 import { MetaProvider } from '../src/providers/meta/meta.provider.js';
@@ -179,12 +180,12 @@ class TimedProvider implements Provider {
 }
 
 /** Hands every (provider, sender) the same limiter: here a very high-rate one, so it never binds. */
-class FixedLimiterRegistry extends LimiterRegistry {
+class FixedSenderRegistry extends SenderRegistry {
   constructor(private readonly limiter: RateLimiter) {
     super();
   }
-  override get(): RateLimiter {
-    return this.limiter;
+  override open(): Promise<RunPacing> {
+    return Promise.resolve({ limiter: this.limiter, pairs: { reserve: () => Promise.resolve(0) }, cap: { rate: this.limiter.ratePerSecond, source: 'bench' }, lost: new AbortController().signal, close: () => Promise.resolve() });
   }
 }
 
@@ -288,12 +289,12 @@ interface HeraldRun {
 async function heraldRun(wh: Warehouse, server: LocalMetaServer, jobName: string, rows: number, paced: boolean): Promise<HeraldRun> {
   const meta = new MetaProvider(MetaConfigSchema.parse({ base_url: server.origin, graph_version: GRAPH_VERSION, access_token: 'EAAbench' }), { configFile: 'bench' });
   const provider = new TimedProvider(meta);
-  const limiters = paced ? new LimiterRegistry() : new FixedLimiterRegistry(new SlidingWindowLimiter(UNPACED_RATE));
+  const senders = paced ? new SenderRegistry() : new FixedSenderRegistry(new SlidingWindowLimiter(UNPACED_RATE));
   try {
     server.reset();
     const cpu = process.cpuUsage();
     const start = performance.now();
-    const summary = await runJob({ loaded: metaJob(jobName, 1000), wh, provider, limiters, logger: silentLogger, ...(paced ? { limit: rows } : {}) });
+    const summary = await runJob({ loaded: metaJob(jobName, 1000), wh, provider, senders, logger: silentLogger, ...(paced ? { limit: rows } : {}) });
     const ms = performance.now() - start;
     const used = process.cpuUsage(cpu);
     // Outcomes landed: counted from herald.sends itself, not from the summary.

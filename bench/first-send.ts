@@ -6,7 +6,7 @@
  * Each run is its own job name, so no run's sends dedupe the next run's rows.
  * Run alone: `npm run build && node dist/bench/first-send.js [rows] [runs]`.
  */
-import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { runJob } from '../src/pipeline/run-job.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
@@ -22,7 +22,7 @@ async function timeFirstSend(wh: DuckDbWarehouse, jobName: string): Promise<{ fi
   });
   const start = performance.now();
   const summary = await runJob({
-    loaded: benchJob(jobName, 1000), wh, provider, limiters: new LimiterRegistry(), logger: silentLogger, stop: stop.signal,
+    loaded: benchJob(jobName, 1000), wh, provider, senders: new SenderRegistry(), logger: silentLogger, stop: stop.signal,
   });
   const totalMs = performance.now() - start;
   if (provider.firstSendAt === null) throw new Error(`no send happened (run ${summary.status}: ${summary.error})`);

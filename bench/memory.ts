@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { runJob } from '../src/pipeline/run-job.js';
 import { tuneHeapForStreaming } from '../src/util/heap-tuning.js';
@@ -51,7 +51,7 @@ async function child(path: string, rows: number): Promise<ChildReport> {
   const timer = setInterval(sample, 50);
   const start = performance.now();
   const summary = await runJob({
-    loaded: benchJob('bench_memory'), wh, provider: new StubProvider(), limiters: new LimiterRegistry(), logger: silentLogger, dryRun: true,
+    loaded: benchJob('bench_memory'), wh, provider: new StubProvider(), senders: new SenderRegistry(), logger: silentLogger, dryRun: true,
   });
   const ms = performance.now() - start;
   sample();

@@ -350,7 +350,7 @@ describe('loadConfig', () => {
     it('leave the value absent, not empty, and are listed by path', () => {
       const loaded = loadConfig({ HERALD_CONFIG: file });
       expect(loaded.file).toBe(file);
-      expect(loaded.config.providers.meta).toEqual({ base_url: 'https://graph.facebook.com', graph_version: 'v24.0', rate_per_second: 80 });
+      expect(loaded.config.providers.meta).toEqual({ base_url: 'https://graph.facebook.com', graph_version: 'v24.0', rate_per_second: 80, senders: {} });
       expect('access_token' in loaded.config.providers.meta).toBe(false);
       expect(loaded.config.providers.ada.api_key).toBe('ada-dev-key');
       expect(loaded.missing).toEqual([{ path: 'providers.meta.access_token', variable: 'META_ACCESS_TOKEN' }]);
@@ -374,7 +374,7 @@ describe('loadConfig', () => {
     it('are present once set', () => {
       const loaded = loadConfig({ HERALD_CONFIG: file, META_ACCESS_TOKEN: 'EAAtest', META_GRAPH_VERSION: 'v23.0' });
       expect(loaded.missing).toEqual([]);
-      expect(loaded.config.providers.meta).toEqual({ base_url: 'https://graph.facebook.com', graph_version: 'v23.0', access_token: 'EAAtest', rate_per_second: 80 });
+      expect(loaded.config.providers.meta).toEqual({ base_url: 'https://graph.facebook.com', graph_version: 'v23.0', access_token: 'EAAtest', rate_per_second: 80, senders: {} });
       expect(() => requireSection(loaded, 'providers.meta')).not.toThrow();
     });
   });

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobSchema } from '../src/config/job.schema.js';
 import type { LoadedJob } from '../src/config/load.js';
 import { accepted, loadedJob, phone, ScriptedProvider } from './support/scripted-provider.js';
-import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { runJob, type RunOptions } from '../src/pipeline/run-job.js';
 import type { Provider } from '../src/providers/provider.js';
@@ -21,7 +21,7 @@ describe('dispatch', () => {
   afterEach(() => wh.close());
 
   const run = (loaded: LoadedJob, provider: Provider, extra: Partial<RunOptions> = {}) =>
-    runJob({ loaded, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger, ...extra });
+    runJob({ loaded, wh, provider, senders: new SenderRegistry(), logger: silentLogger, ...extra });
 
   const sends = (runId: string) => wh.query<{ row_key: string; status: string; reason: string | null; error_code: string | null; attempts: number; error_detail: string | null }>(
     'SELECT row_key, status, reason, error_code, attempts, error_detail FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [runId]);
@@ -157,12 +157,12 @@ describe('dispatch', () => {
     expect(rest.calls).toHaveLength(40);
   });
 
-  it('a throughput error slows the sender down and the send is retried', async () => {
-    const limiters = new LimiterRegistry();
+  it('a throughput error slows the sender down by a step and the send is retried', async () => {
+    const senders = new SenderRegistry();
     const provider = new ScriptedProvider((msg, i) => (i === 0 ? { kind: 'error', action: 'slow_down', code: '130429', detail: 'Rate limit hit', retryAfterMs: 1 } : accepted(msg)));
-    const summary = await runJob({ loaded: loadedJob(3), wh, provider, limiters, logger: silentLogger });
+    const summary = await runJob({ loaded: loadedJob(3), wh, provider, senders, logger: silentLogger });
     expect(summary.counts.accepted).toBe(3);
-    expect(limiters.get('sandbox', '15550001234', 1000).currentRate).toBe(500);
+    expect(senders.limiterOf('sandbox', '15550001234')?.currentRate).toBe(950);
   });
 
   it('131057 pauses the whole sender before anything else starts', async () => {
@@ -218,7 +218,7 @@ describe('free-form text', () => {
     const base = loadedJob(4);
     const job = JobSchema.parse({ ...base.job, message: { provider: 'sandbox', sender: '15550001234', text: { value: 'Your parcel left the warehouse.\nTrack it in the app.' } } });
     const provider = new ScriptedProvider(accepted);
-    const summary = await runJob({ loaded: { ...base, job }, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger });
+    const summary = await runJob({ loaded: { ...base, job }, wh, provider, senders: new SenderRegistry(), logger: silentLogger });
     expect(provider.calls.map((c) => [c.recipient, c.message])).toEqual([0, 1].map((i) => [phone(i), { text: 'Your parcel left the warehouse.\nTrack it in the app.', body: [], buttons: [] }]));
     const rows = await wh.query<{ row_key: string; status: string; reason: string | null; template: string | null }>(
       'SELECT row_key, status, reason, template FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [summary.run_id]);

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerMismatchError } from '../src/errors.js';
-import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { runJob, type RunOptions } from '../src/pipeline/run-job.js';
 import type { SendOutcome } from '../src/providers/provider.js';
@@ -49,7 +49,7 @@ describe.each(ENGINES)('the ledger on $name', (engine) => {
   /** Each test its own job, so earlier tests' sends never count as its history. */
   const freshJob = (rows: number, delivery: Record<string, unknown> = {}) => loadedJob(rows, delivery, `ledger_${++jobs}`);
   const run = (loaded: ReturnType<typeof loadedJob>, provider: ScriptedProvider, extra: Partial<RunOptions> = {}) =>
-    runJob({ loaded, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger, ...extra });
+    runJob({ loaded, wh, provider, senders: new SenderRegistry(), logger: silentLogger, ...extra });
   const fates = async (runId: string) => (await wh.query<{ row_key: string; status: string; reason: string | null }>(
     'SELECT row_key, status, reason FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [runId])).map((r) => `${r.row_key} ${r.status}/${r.reason ?? ''}`);
 
@@ -230,13 +230,13 @@ describe('a PostgreSQL outage in the middle of a run', () => {
         if (i === 20) cut = proxy.cut(); // every connection drops, the job lock's too
         return accepted(msg);
       });
-      await expect(runJob({ loaded, wh, provider: first, limiters: new LimiterRegistry(), logger: silentLogger, runKey: 'pg-out' }))
+      await expect(runJob({ loaded, wh, provider: first, senders: new SenderRegistry(), logger: silentLogger, runKey: 'pg-out' }))
         .rejects.toThrow(/could not be recorded.*--run-key pg-out/);
       await cut;
       expect(first.calls.length).toBeLessThan(40);
       await proxy.open();
       const second = new ScriptedProvider(accepted);
-      const resumed = await runJob({ loaded, wh, provider: second, limiters: new LimiterRegistry(), logger: silentLogger, runKey: 'pg-out' });
+      const resumed = await runJob({ loaded, wh, provider: second, senders: new SenderRegistry(), logger: silentLogger, runKey: 'pg-out' });
       expect(resumed).toMatchObject({ resumed: true, status: 'succeeded' });
       // Sends in flight when the connection dropped may have reached the provider: unknown, not resent.
       expect(resumed.counts.unknown).toBeLessThanOrEqual(2);

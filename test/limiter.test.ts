@@ -41,31 +41,68 @@ describe('SlidingWindowLimiter', () => {
     await expect(limiter.schedule(() => { throw new Error('sync'); })).rejects.toThrow('sync');
   });
 
-  it('slows down to half the rate and climbs back to the configured rate, never above it', async () => {
-    const limiter = make(10);
+  it('one throughput error costs 5% of the rate, and it climbs back to the configured rate, never above it', async () => {
+    const limiter = make(80);
     limiter.slowDown();
-    expect(limiter.currentRate).toBe(5);
-    const starts = startsOf(limiter, 100);
+    expect(limiter.currentRate).toBe(76);
+    // More errors within the same second are the same overshoot: no further step.
+    limiter.slowDown();
+    limiter.slowDown();
+    expect(limiter.currentRate).toBe(76);
+    const starts = startsOf(limiter, 1000);
     await vi.advanceTimersByTimeAsync(999);
-    expect(starts.length).toBeLessThanOrEqual(5);
-    // Quiet for 2 s: the rate grows by a tenth of the configured rate per second.
-    await vi.advanceTimersByTimeAsync(2010);
-    expect(limiter.currentRate).toBeGreaterThan(5);
+    expect(starts.length).toBeLessThanOrEqual(76);
+    // Quiet for 2 s, then 5% of the configured rate back per second.
+    await vi.advanceTimersByTimeAsync(3010);
+    expect(limiter.currentRate).toBe(80);
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(limiter.currentRate).toBe(10);
-    // Every 1-second window of the whole run held at most 10 starts.
-    for (let i = 0, j = 0; i < starts.length; i++) {
-      while (starts[i]! - starts[j]! >= 1000) j++;
-      expect(i - j + 1).toBeLessThanOrEqual(10);
-    }
+    expect(densest(starts, 1000)).toBeLessThanOrEqual(80);
   });
 
-  it('never slows below one start per second, and a second slow-down halves again', () => {
+  it('a second of many refusals lowers the rate by their number, at most by half', () => {
+    const limiter = make(12);
+    limiter.slowDown(); // one refusal: 12 − 1 (more than 5%)
+    vi.advanceTimersByTime(500);
+    for (let i = 0; i < 5; i++) limiter.slowDown(); // within the second: counted, not applied
+    expect(limiter.currentRate).toBe(11);
+    vi.advanceTimersByTime(501);
+    limiter.slowDown(); // 6 refusals in the last second: 11 − 6, but never more than half at once
+    expect(limiter.currentRate).toBe(5.5);
+    vi.advanceTimersByTime(1001);
+    limiter.slowDown(); // one refusal: 5.5 − 1
+    expect(limiter.currentRate).toBe(4.5);
+  });
+
+  it('never slows below one start per second', () => {
     const limiter = make(3);
-    limiter.slowDown();
-    limiter.slowDown();
-    limiter.slowDown();
+    for (let i = 0; i < 5; i++) {
+      limiter.slowDown();
+      vi.advanceTimersByTime(1000);
+    }
     expect(limiter.currentRate).toBe(1);
+  });
+
+  it('a longer window holds the rate in every window of that length (the arrival margin)', async () => {
+    const limiter = new SlidingWindowLimiter(50, { windowMs: 1040, now: () => Date.now() });
+    const starts = startsOf(limiter, 200);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(starts).toHaveLength(200);
+    expect(densest(starts, 1040)).toBe(50);
+  });
+
+  it('setRate changes the cap at once; a slowed-down rate stays under the new cap', async () => {
+    const limiter = make(100);
+    limiter.setRate(20);
+    const starts = startsOf(limiter, 60);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(starts.length).toBeLessThanOrEqual(20);
+    expect(limiter.ratePerSecond).toBe(20);
+    vi.advanceTimersByTime(1000);
+    limiter.slowDown(); // 19
+    limiter.setRate(100);
+    expect(limiter.currentRate).toBe(19);
+    limiter.setRate(10);
+    expect(limiter.currentRate).toBe(10);
   });
 
   it('pauses: nothing starts until the pause ends', async () => {

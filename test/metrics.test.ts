@@ -1,7 +1,7 @@
 /** The Prometheus text a scrape returns, after a real run through the sandbox. */
 import { describe, expect, it } from 'vitest';
 import { JobSchema } from '../src/config/job.schema.js';
-import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { metricsText, recordEventsLanded } from '../src/observability/metrics.js';
 import { runJob } from '../src/pipeline/run-job.js';
@@ -24,7 +24,7 @@ describe('metrics', () => {
       send: async (m: OutboundMessage): Promise<SendOutcome> => ({ kind: 'accepted', providerMessageId: `w.${m.sendId}` }),
       close: async () => undefined,
     };
-    await runJob({ loaded: { job, file: 'j.yaml', sql: job.source.query!, sqlOrigin: 'j.yaml' }, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger });
+    await runJob({ loaded: { job, file: 'j.yaml', sql: job.source.query!, sqlOrigin: 'j.yaml' }, wh, provider, senders: new SenderRegistry(), logger: silentLogger });
     await wh.close();
     recordEventsLanded([{ provider: 'meta', event_type: 'delivered', occurred_at: new Date(Date.now() - 2000), received_at: new Date() }]);
 

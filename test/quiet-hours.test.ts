@@ -1,7 +1,7 @@
 /** Sending hours in the recipient's local time, and what a run does with rows outside them. */
 import { describe, expect, it } from 'vitest';
 import { JobSchema } from '../src/config/job.schema.js';
-import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { quietHours } from '../src/pipeline/quiet-hours.js';
 import { runJob } from '../src/pipeline/run-job.js';
@@ -64,7 +64,7 @@ describe('a run outside the sending hours', () => {
     };
     // 12:00 in New York, 02:00 the next day in Tokyo, 07:00 in Honolulu.
     const at = new Date('2026-03-02T17:00:00Z');
-    const summary = await runJob({ loaded: { job, file: 'q.yaml', sql: job.source.query!, sqlOrigin: 'q' }, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger, now: () => at });
+    const summary = await runJob({ loaded: { job, file: 'q.yaml', sql: job.source.query!, sqlOrigin: 'q' }, wh, provider, senders: new SenderRegistry(), logger: silentLogger, now: () => at });
     const rows = await wh.query<{ row_key: string; status: string; reason: string | null }>('SELECT row_key, status, reason FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [summary.run_id]);
     await wh.close();
     expect(rows).toEqual([

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, loadJob } from '../src/config/load.js';
-import { LimiterRegistry } from '../src/dispatch/limiter.js';
+import { SenderRegistry } from '../src/dispatch/senders.js';
 import { eventSink } from '../src/events/event.js';
 import { silentLogger } from '../src/log.js';
 import { runJob, type RunOptions } from '../src/pipeline/run-job.js';
@@ -21,7 +21,7 @@ const ROWS = 1500;
 async function runOnce(fx: JobFixture, wh: Warehouse, extra: Partial<RunOptions> = {}) {
   const config = loadConfig({ HERALD_CONFIG: fx.configFile });
   const provider = new SandboxProvider(config.config.providers.sandbox, eventSink(() => wh).land);
-  const summary = await runJob({ loaded: loadJob(fx.jobFile, {}), wh, provider, limiters: new LimiterRegistry(), logger: silentLogger, ...extra });
+  const summary = await runJob({ loaded: loadJob(fx.jobFile, {}), wh, provider, senders: new SenderRegistry(), logger: silentLogger, ...extra });
   await provider.close();
   return summary;
 }

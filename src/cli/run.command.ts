@@ -1,6 +1,6 @@
 /** `herald run <job> [--dry-run] [--limit N] [--run-key K] [--resend-unknown] [--json]` */
 import { ConfigError, errorMessage } from '../errors.js';
-import { LimiterRegistry } from '../dispatch/limiter.js';
+import { createSenders } from '../dispatch/senders.js';
 import { createLogger, type Logger } from '../log.js';
 import { preflight, templateAccount } from '../preflight/template-check.js';
 import { runJob } from '../pipeline/run-job.js';
@@ -31,10 +31,11 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const senders = createSenders(process.env, logger);
   const progress = progressPrinter(ctx.loaded.job.name, process.stderr, limit);
   try {
     const summary = await runJob({
-      loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, limiters: new LimiterRegistry(), logger,
+      loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, senders, logger,
       dryRun, ...(limit ? { limit } : {}), ...(typeof flags['run-key'] === 'string' ? { runKey: flags['run-key'] } : {}),
       resendUnknown: flags['resend-unknown'] === true, stop: stop.signal, onProgress: (t) => progress.update(t),
     });
@@ -51,6 +52,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     progress.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await senders.close();
     await ctx.close();
   }
 }

@@ -5,7 +5,7 @@
  * in flight finish, and every event is written before the process exits.
  */
 import { loadConfig, warehouseUrl } from '../config/load.js';
-import { LimiterRegistry } from '../dispatch/limiter.js';
+import { createSenders } from '../dispatch/senders.js';
 import { ConfigError } from '../errors.js';
 import { eventSink } from '../events/event.js';
 import { createLogger } from '../log.js';
@@ -31,7 +31,8 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
   const stop = new AbortController();
   const events = eventSink(() => wh);
   const catalog = new JobCatalog(jobsDir);
-  const service = new RunService({ config: loaded, wh, catalog, limiters: new LimiterRegistry(), events: events.land, logger, stop: stop.signal });
+  const senders = createSenders(process.env, logger);
+  const service = new RunService({ config: loaded, wh, catalog, senders, events: events.land, logger, stop: stop.signal });
   if (!loaded.config.server.api_token) logger.warn('HERALD_API_TOKEN is not set: the run API (POST /runs) answers 401 until it is');
   let handle;
   try {
@@ -40,6 +41,7 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
       routes: [...runRoutes(service, loaded.config.server.api_token, logger), metricsRoute()],
     });
   } catch (err) {
+    await senders.close();
     await wh.close();
     throw err;
   }
@@ -58,6 +60,7 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
     await handle.close();
     await events.idle();
   } finally {
+    await senders.close();
     await wh.close();
   }
   return 0;

@@ -4,6 +4,7 @@
  */
 import { loadConfig, loadJob, warehouseUrl } from '../config/load.js';
 import { preflight, templateAccount } from '../preflight/template-check.js';
+import { jobRateProblem } from '../dispatch/senders.js';
 import { createProvider } from '../providers/registry.js';
 import { ConfigError, HeraldError, type Problem } from '../errors.js';
 import { bindSegmentSql, missingColumns, missingColumnsError, sqlError } from '../pipeline/segment.js';
@@ -36,8 +37,9 @@ async function validateOne(file: string, warehouses: Map<string, Warehouse>): Pr
     const { provider: name, sender } = loaded.job.message;
     const provider = createProvider(name, config, { events: async () => undefined, message: loaded.job.message }, file);
     let templateProblems: Problem[];
+    const rateProblem = jobRateProblem(provider, loaded.job.delivery.rate_per_second, file);
     try {
-      templateProblems = await preflight(loaded.job, file, provider, templateAccount(name, config.config, sender));
+      templateProblems = [...(rateProblem ? [rateProblem] : []), ...await preflight(loaded.job, file, provider, templateAccount(name, config.config, sender))];
     } finally {
       await provider.close();
     }

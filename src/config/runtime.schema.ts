@@ -20,6 +20,24 @@ function webhookAuthFields(mode: 'basic' | 'header' | 'query') {
   };
 }
 
+/** ADA documents 5 messages per second per account (shared/reference); more is refused. */
+export const ADA_MAX_RATE_PER_SECOND = 5;
+
+/**
+ * `senders`: the cap of each sender (phone number id, Infobip sender number, ADA channel) the
+ * account may send from, when it differs from `rate_per_second` (a number with a higher tier, or
+ * one shared with another system). Every job and process sending from it shares the cap.
+ */
+function sendersField(max?: number) {
+  const rate = max === undefined ? z.coerce.number().positive() : z.coerce.number().positive().max(max, `at most ${max} messages per second`);
+  return z.record(z.string().min(1), z.strictObject({ rate_per_second: rate })).default({});
+}
+
+/** `senders` as sender → messages per second. */
+export function senderRates(senders: Readonly<Record<string, { rate_per_second: number }>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(senders).map(([sender, s]) => [sender, s.rate_per_second]));
+}
+
 const keywordLists = z.record(z.string(), z.array(z.string().min(1)));
 
 /** Consent loop (DESIGN "Consent"): what in an inbound message means stop, or start again. */
@@ -47,6 +65,7 @@ export const SandboxConfigSchema = z.strictObject({
   latency_ms: z.coerce.number().min(0).default(2),
   max_event_delay_ms: z.coerce.number().min(0).default(1500),
   rate_per_second: z.coerce.number().positive().default(200),
+  senders: sendersField(),
   /** JSON-lines file where the simulator records every acceptance, like a provider's own log. */
   ledger_file: z.string().optional(),
 });
@@ -58,7 +77,9 @@ export const MetaConfigSchema = z.strictObject({
   app_secret: z.string().optional(),
   verify_token: z.string().optional(),
   waba_id: z.string().optional(),
+  /** Per sender, unless `senders` says otherwise; at run start herald also reads the number's throughput level. */
   rate_per_second: z.coerce.number().positive().default(80),
+  senders: sendersField(1000),
   /** Headers and body of each Cloud API answer must arrive within this many ms (http.ts default: 15 s). */
   timeout_ms: z.coerce.number().int().positive().optional(),
 });
@@ -70,6 +91,7 @@ export const InfobipConfigSchema = z.strictObject({
   webhook_secret: z.string().optional(),
   ...webhookAuthFields('basic'),
   rate_per_second: z.coerce.number().positive().default(100),
+  senders: sendersField(),
   /** The WhatsApp sender for `listTemplates` / `check` when no job names one. */
   sender: z.string().optional(),
   /** Template messages gathered into one request (Infobip documents no maximum). */
@@ -120,7 +142,8 @@ export const AdaConfigSchema = z.strictObject({
   }).default({}),
   /** IANA zone of log timestamps written without an offset (the console's local time). */
   log_timezone: z.string().min(1).default('UTC'),
-  rate_per_second: z.coerce.number().positive().default(5),
+  rate_per_second: z.coerce.number().positive().max(ADA_MAX_RATE_PER_SECOND, `ADA accepts at most ${ADA_MAX_RATE_PER_SECOND} messages per second`).default(ADA_MAX_RATE_PER_SECOND),
+  senders: sendersField(ADA_MAX_RATE_PER_SECOND),
   send_path: z.string().regex(/^\//, 'a path starting with /').default('/message'),
   /** `platform` value of every send. */
   platform: z.string().min(1).default('WA'),

@@ -7,16 +7,21 @@
  *   latency cannot bunch them into more than `rate` arrivals per second at the provider (with
  *   whole windows released at once, a fake Meta counted 27 arrivals in a second at 20/s).
  *
- * The rate adapts: `slowDown()` on throughput errors (Meta 130429, HTTP 429) halves it, `pause()`
- * stops starts for a while (Meta 131057), and without new errors it climbs back to the
+ * The window can be longer than a second (`windowMs`): a provider counts arrivals, and arrivals
+ * are starts shifted by a latency that varies; starts kept under the cap in any 1 s + J window
+ * arrive under it in any 1 s window whenever the latency varies by less than J.
+ *
+ * The rate adapts: `slowDown()` on throughput errors (Meta 130429, HTTP 429) lowers it by a small
+ * step (one step per second however many requests came back refused: they are one overshoot),
+ * `pause()` stops starts for a while (Meta 131057), and without new errors it climbs back to the
  * configured rate, never above it. p-queue 9's strict mode holds a fixed rate just as exactly
  * (bench/pacing.ts measures both) but cannot change its rate at runtime; Bottleneck overshoots.
  */
-import { watchQueue } from '../observability/metrics.js';
-
 export interface RateLimiter {
   /** The configured rate: never exceeded. */
   readonly ratePerSecond: number;
+  /** Changes the configured rate (the sender's tier changed); a slowed-down rate stays under it. */
+  setRate(ratePerSecond: number): void;
   /** The rate in force now (lower after throughput errors). */
   readonly currentRate: number;
   /** Tasks waiting for a start. */
@@ -29,17 +34,31 @@ export interface RateLimiter {
    * slot from the grant until then. A task that ends without calling it gives the slot back.
    */
   scheduleStart<T>(task: (started: () => void) => Promise<T>): Promise<T>;
-  /** Halves the current rate (at least 1/s); it climbs back while no further errors come. */
+  /** Lowers the current rate by a step (at least 1/s); it climbs back while no further errors come. */
   slowDown(): void;
   /** No starts for `ms`. */
   pause(ms: number): void;
 }
 
 /** One second plus 1 ms: a start never lands exactly a second after another, whatever the clock's jitter. */
-const WINDOW_MS = 1001;
+export const WINDOW_MS = 1001;
+/**
+ * A throughput error lowers the rate at most once a second, by the errors of the last second (the
+ * provider refuses each request over its cap, so they count the excess), at least 5% and at most
+ * half: one 130429 from a jittery second costs 5%, a rate far above the number's finds it in a
+ * few seconds.
+ */
+const SLOW_DOWN_MIN_STEP = 0.05;
+const SLOW_DOWN_EVERY_MS = 1000;
 /** After a slow-down, the rate grows by this share of the configured rate per quiet second. */
-const RECOVERY_STEP = 0.1;
+const RECOVERY_STEP = 0.05;
 const QUIET_MS = 2000;
+
+export interface LimiterOptions {
+  /** The sliding window (default 1001 ms); 1 s plus the latency spread to hold the rate at arrival. */
+  windowMs?: number;
+  now?: () => number;
+}
 
 export class SlidingWindowLimiter implements RateLimiter {
   private readonly starts: number[] = [];
@@ -53,13 +72,31 @@ export class SlidingWindowLimiter implements RateLimiter {
   private lastRefill: number;
   private pausedUntil = 0;
   private lastSlowDown = -Infinity;
+  private readonly throttled: number[] = [];
   private lastRecovery = 0;
+  private readonly now: () => number;
+  private readonly windowMs: number;
+  private configured: number;
 
-  constructor(readonly ratePerSecond: number, private readonly now: () => number = () => performance.now()) {
-    if (!(ratePerSecond > 0)) throw new RangeError(`rate must be positive, got ${ratePerSecond}`);
-    this.rate = ratePerSecond;
+  constructor(ratePerSecond: number, options: LimiterOptions | (() => number) = {}) {
+    const o = typeof options === 'function' ? { now: options } : options;
+    checkRate(ratePerSecond);
+    this.now = o.now ?? (() => performance.now());
+    this.windowMs = Math.max(WINDOW_MS, o.windowMs ?? WINDOW_MS);
+    this.configured = this.rate = ratePerSecond;
     this.tokens = burst(ratePerSecond);
-    this.lastRefill = now();
+    this.lastRefill = this.now();
+  }
+
+  get ratePerSecond(): number {
+    return this.configured;
+  }
+
+  setRate(ratePerSecond: number): void {
+    checkRate(ratePerSecond);
+    this.rate = Math.min(this.rate === this.configured ? ratePerSecond : this.rate, ratePerSecond);
+    this.configured = ratePerSecond;
+    this.pump();
   }
 
   get currentRate(): number {
@@ -103,8 +140,13 @@ export class SlidingWindowLimiter implements RateLimiter {
   }
 
   slowDown(): void {
-    this.lastSlowDown = this.now();
-    this.rate = Math.max(Math.min(1, this.ratePerSecond), this.rate / 2);
+    const now = this.now();
+    this.throttled.push(now);
+    while (this.throttled[0]! <= now - SLOW_DOWN_EVERY_MS) this.throttled.shift();
+    if (now - this.lastSlowDown < SLOW_DOWN_EVERY_MS) return;
+    this.lastSlowDown = now;
+    const lowered = Math.max(this.rate / 2, Math.min(this.rate * (1 - SLOW_DOWN_MIN_STEP), this.rate - this.throttled.length));
+    this.rate = Math.max(Math.min(1, this.configured), lowered);
   }
 
   pause(ms: number): void {
@@ -117,7 +159,7 @@ export class SlidingWindowLimiter implements RateLimiter {
     const now = this.now();
     this.recover(now);
     // Below 1/s the window widens: one start per 1/rate seconds.
-    const windowMs = this.rate >= 1 ? WINDOW_MS : 1 + 1000 / this.rate;
+    const windowMs = this.rate >= 1 ? this.windowMs : this.windowMs - 1000 + 1000 / this.rate;
     const cap = Math.max(1, Math.floor(this.rate));
     while (this.head < this.starts.length && this.starts[this.head]! <= now - windowMs) this.head++;
     if (this.head > 1024 && this.head * 2 > this.starts.length) {
@@ -148,9 +190,9 @@ export class SlidingWindowLimiter implements RateLimiter {
   }
 
   private recover(now: number): void {
-    if (this.rate >= this.ratePerSecond || now - this.lastSlowDown < QUIET_MS || now - this.lastRecovery < 1000) return;
+    if (this.rate >= this.configured || now - this.lastSlowDown < QUIET_MS || now - this.lastRecovery < 1000) return;
     this.lastRecovery = now;
-    this.rate = Math.min(this.ratePerSecond, this.rate + this.ratePerSecond * RECOVERY_STEP);
+    this.rate = Math.min(this.configured, this.rate + this.configured * RECOVERY_STEP);
   }
 }
 
@@ -163,22 +205,6 @@ function burst(rate: number): number {
   return Math.max(2, Math.ceil(rate / 20));
 }
 
-export function createRateLimiter(ratePerSecond: number): RateLimiter {
-  return new SlidingWindowLimiter(ratePerSecond);
-}
-
-/** Limiters are shared by every run in the process that sends from the same number. */
-export class LimiterRegistry {
-  private readonly limiters = new Map<string, RateLimiter>();
-
-  get(provider: string, sender: string, ratePerSecond: number): RateLimiter {
-    const key = `${provider}\u0000${sender}`;
-    let limiter = this.limiters.get(key);
-    if (!limiter || limiter.ratePerSecond !== ratePerSecond) {
-      const created = createRateLimiter(ratePerSecond);
-      this.limiters.set(key, (limiter = created));
-      watchQueue(provider, sender, () => created.queued);
-    }
-    return limiter;
-  }
+function checkRate(rate: number): void {
+  if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`rate must be positive, got ${rate}`);
 }

@@ -12,6 +12,7 @@
 import { setMaxListeners } from 'node:events';
 import { RunAbortedError, errorMessage } from '../errors.js';
 import type { RateLimiter } from '../dispatch/limiter.js';
+import type { PairRate } from '../dispatch/pair-rate.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../providers/provider.js';
 import { recordProviderRequest } from '../observability/metrics.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -21,7 +22,10 @@ import type { Ledger, Sendable } from './land.js';
 export interface DispatchOptions {
   ledger: Ledger;
   provider: Provider;
+  /** The sender's limiter (senders.ts): shared by every run sending from the number. */
   limiter: RateLimiter;
+  /** Books each recipient's next slot from this sender (WhatsApp's pair rate) before its turn. */
+  pairs?: PairRate;
   /** Sends in flight at once (default: defaultConcurrency of the rate). */
   concurrency?: number;
   /** Aborted → take no new rows, settle what is in flight (SIGTERM, the job lock lost). */
@@ -117,13 +121,23 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
       if (stopped) return ledger.pending(s, 'run_stopped', stopped);
       const hold = s.holdAt(now());
       if (hold) return ledger.deferred(s, hold);
-      const outbound: OutboundMessage = { sendId: s.record.send_id, recipient: s.record.recipient!, sender: s.record.sender!, message: s.message, attempt };
+      const recipient = s.record.recipient!;
+      // The recipient's own pace first (one per 6 s after a burst of 45): it waits without
+      // holding a place in the sender's window.
+      const pairWait = (await o.pairs?.reserve(recipient)) ?? 0;
+      if (pairWait > 0) {
+        await pause(pairWait);
+        if (stopReason()) continue;
+      }
       // The row is in flight only once the limiter granted it, and the request starts once that
       // is durable: a crash while it waits for its turn leaves it pending, not unknown.
       const outcome = await o.limiter.scheduleStart(async (started): Promise<SendOutcome | null> => {
         if (stopReason()) return null;
         await ledger.start(s, attempt);
-        started(); // the window counts the request's real start, after the write
+        const outbound: OutboundMessage = { sendId: s.record.send_id, recipient, sender: s.record.sender!, message: s.message, attempt };
+        // The window counts the message when it leaves: now, or when the batch carrying it does.
+        if (o.provider.batches) outbound.departing = started;
+        else started();
         return callProvider(o.provider, outbound);
       });
       if (!outcome) continue; // stopped while waiting: the loop's first check settles it

@@ -5,7 +5,7 @@
  */
 import type { LoadedJob } from '../config/load.js';
 import { ConfigError, HeraldError, RunAbortedError, WarehouseError, errorMessage } from '../errors.js';
-import type { LimiterRegistry } from '../dispatch/limiter.js';
+import { jobRateProblem, LeaseNotTaken, type SenderRegistry } from '../dispatch/senders.js';
 import type { Logger } from '../log.js';
 import type { Provider } from '../providers/provider.js';
 import { abortRuns, countSends, findRunByKey, findRunningRuns, finishRun, insertRun, type StoredRun } from '../store/runs.store.js';
@@ -26,7 +26,8 @@ export interface RunOptions {
   /** The job's warehouse: the segment is read from it and herald's tables live in it. */
   wh: Warehouse;
   provider: Provider;
-  limiters: LimiterRegistry;
+  /** The process's senders: runs from one number share its pacing. */
+  senders: SenderRegistry;
   logger: Logger;
   dryRun?: boolean;
   limit?: number;
@@ -63,6 +64,8 @@ export interface RunSummary {
 export async function runJob(o: RunOptions): Promise<RunSummary> {
   const { job } = o.loaded;
   const dryRun = o.dryRun ?? false;
+  const rateProblem = jobRateProblem(o.provider, job.delivery.rate_per_second, o.loaded.file);
+  if (rateProblem) throw new ConfigError([rateProblem]);
   // Bad SQL or a missing column is a usage error (exit 2): raised before anything is written.
   const segment = await openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: !dryRun });
   let lock: HeldLock | null;
@@ -107,16 +110,22 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
       const decided = decide(rendered, {
         job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, resendsSafely: o.provider.resendsSafely ?? false, wh: o.wh, now,
       });
-      await dispatch(decided, {
-        ledger, provider: o.provider, now,
-        limiter: o.limiters.get(job.message.provider, job.message.sender, job.delivery.rate_per_second ?? o.provider.defaultRatePerSecond),
-        ...(job.delivery.concurrency ? { concurrency: job.delivery.concurrency } : {}),
-        stop: o.stop ? AbortSignal.any([o.stop, lock.lost]) : lock.lost,
-      });
+      const stop = o.stop ? AbortSignal.any([o.stop, lock.lost]) : lock.lost;
+      const pacing = await o.senders.open({ provider: o.provider, sender: job.message.sender, jobRate: job.delivery.rate_per_second, wh: o.wh, stop });
+      try {
+        o.logger.info({ run_id: run.run_id, sender: job.message.sender, cap: pacing.cap.rate, cap_from: pacing.cap.source }, 'sender paced');
+        await dispatch(decided, {
+          ledger, provider: o.provider, now, limiter: pacing.limiter, pairs: pacing.pairs,
+          ...(job.delivery.concurrency ? { concurrency: job.delivery.concurrency } : {}),
+          stop: AbortSignal.any([stop, pacing.lost]),
+        });
+      } finally {
+        await pacing.close();
+      }
     } catch (err) {
       // The provider refused the account, the run was stopped, or the warehouse went away: the
       // rows not sent are pending, and the same run key continues them.
-      [status, error] = err instanceof RunAbortedError || isConnectionLoss(err) ? ['aborted', errorMessage(err)] : ['failed', errorMessage(err)];
+      [status, error] = err instanceof RunAbortedError || err instanceof LeaseNotTaken || isConnectionLoss(err) ? ['aborted', errorMessage(err)] : ['failed', errorMessage(err)];
       o.logger.error({ run_id: run.run_id, err: errorMessage(err) }, 'run stopped');
     } finally {
       await segment.close();

@@ -26,6 +26,12 @@ export interface OutboundMessage {
   message: RenderedMessage;
   /** 1 for the first call, then 2, 3 … on retries. */
   attempt: number;
+  /**
+   * Adapters that gather messages into one request (`batches`) call this when the request
+   * carrying the message leaves: the sender's window counts the message then, not when it was
+   * handed over, so a batch never puts more than the cap at the provider in any second.
+   */
+  departing?: () => void;
 }
 
 export type SendOutcome =
@@ -51,8 +57,16 @@ export type SendOutcome =
 
 export interface Provider {
   readonly name: ProviderName;
-  /** Used when the job sets no `delivery.rate_per_second`. */
+  /** The sender's cap when neither the config's `senders` nor the provider says otherwise. */
   readonly defaultRatePerSecond: number;
+  /** `providers.<p>.senders.<sender>.rate_per_second`: the cap of each sender the config names. */
+  readonly senderRates?: Readonly<Record<string, number>>;
+  /** The provider's hard maximum per sender (ADA: 5/s); a job asking for more is a config error. */
+  readonly maxRatePerSecond?: number;
+  /** What the provider says the sender may do now (Meta: the number's throughput level). */
+  senderThroughput?(sender: string): Promise<{ rate: number; source: string } | undefined>;
+  /** Messages travel several per request and the adapter calls `departing` for each (Infobip). */
+  readonly batches?: boolean;
   /**
    * The provider refuses a second message with the same send id (Infobip's messageId), so a send
    * whose outcome is unknown can be sent again with its id: a duplicate refusal means accepted.

@@ -4,7 +4,7 @@
  * times and from however many callers it is asked for.
  */
 import type { LoadedConfig } from '../config/load.js';
-import type { LimiterRegistry } from '../dispatch/limiter.js';
+import type { SenderRegistry } from '../dispatch/senders.js';
 import { HeraldError, RunAbortedError, errorMessage } from '../errors.js';
 import type { EventSink } from '../providers/provider.js';
 import type { Logger } from '../log.js';
@@ -20,7 +20,7 @@ export interface RunServiceDeps {
   config: LoadedConfig;
   wh: Warehouse;
   catalog: JobCatalog;
-  limiters: LimiterRegistry;
+  senders: SenderRegistry;
   events: EventSink;
   logger: Logger;
   /** Aborted on shutdown: running jobs take no new rows and settle what is in flight. */
@@ -86,7 +86,7 @@ export class RunService {
       resolve(run);
     }));
     const finished: Promise<RunSummary> = runJob({
-      loaded, wh: this.d.wh, provider, limiters: this.d.limiters, logger: this.d.logger, runKey: r.runKey,
+      loaded, wh: this.d.wh, provider, senders: this.d.senders, logger: this.d.logger, runKey: r.runKey,
       dryRun: r.dryRun ?? false, ...(r.params ? { params: r.params } : {}), stop: this.d.stop, onStarted,
     });
     const tracked = finished.then(

@@ -9,7 +9,7 @@ import type { LoadedJob } from '../../src/config/load.js';
 import { ConsentConfigSchema, SandboxConfigSchema } from '../../src/config/runtime.schema.js';
 import { consentEvent } from '../../src/consent/events.js';
 import { consentRules } from '../../src/consent/rules.js';
-import { LimiterRegistry } from '../../src/dispatch/limiter.js';
+import { SenderRegistry } from '../../src/dispatch/senders.js';
 import { eventId, eventSink, landEvents, type ProviderEvent } from '../../src/events/event.js';
 import { silentLogger } from '../../src/log.js';
 import { runJob } from '../../src/pipeline/run-job.js';
@@ -88,7 +88,7 @@ describe('the next run', () => {
   };
   const run = async (name: string) => {
     const provider = new SandboxProvider(SandboxConfigSchema.parse({ latency_ms: 0, max_event_delay_ms: 0, permanent_failure_ratio: 0, transient_failure_ratio: 0 }), eventSink(() => wh).land);
-    const summary = await runJob({ loaded: job(name), wh, provider, limiters: new LimiterRegistry(), logger: silentLogger });
+    const summary = await runJob({ loaded: job(name), wh, provider, senders: new SenderRegistry(), logger: silentLogger });
     await provider.close();
     return wh.query<{ row_key: string; status: string; reason: string | null; error_detail: string | null }>(
       'SELECT row_key, status, reason, error_detail FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [summary.run_id]);

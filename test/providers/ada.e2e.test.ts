@@ -8,7 +8,7 @@ import { afterEach, expect, it } from 'vitest';
 import { JobSchema } from '../../src/config/job.schema.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { RuntimeConfigSchema } from '../../src/config/runtime.schema.js';
-import { LimiterRegistry } from '../../src/dispatch/limiter.js';
+import { SenderRegistry } from '../../src/dispatch/senders.js';
 import { silentLogger } from '../../src/log.js';
 import { runJob } from '../../src/pipeline/run-job.js';
 import { createProvider } from '../../src/providers/registry.js';
@@ -59,7 +59,7 @@ it('ada: a run lands ids, retries a 500, fails a 400 with ADA\'s code, never abo
   const provider = createProvider('ada', config, { events: async () => {}, message: job.message }, 'ada_e2e.yaml');
   const summary = await runJob({
     loaded: { job, file: 'ada_e2e.yaml', sql: job.source.query!, sqlOrigin: 'ada_e2e.yaml source.query' },
-    wh, provider, limiters: new LimiterRegistry(), logger: silentLogger,
+    wh, provider, senders: new SenderRegistry(), logger: silentLogger,
   });
   await provider.close();
 

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { JobSchema } from '../../src/config/job.schema.js';
 import type { LoadedConfig, LoadedJob } from '../../src/config/load.js';
 import { RuntimeConfigSchema } from '../../src/config/runtime.schema.js';
-import { LimiterRegistry } from '../../src/dispatch/limiter.js';
+import { SenderRegistry } from '../../src/dispatch/senders.js';
 import { silentLogger } from '../../src/log.js';
 import { runJob } from '../../src/pipeline/run-job.js';
 import { createProvider } from '../../src/providers/registry.js';
@@ -46,12 +46,12 @@ async function run(o: { rows: number; fake: FakeInfobipOptions; infobip?: Record
   wh = await DuckDbWarehouse.open(':memory:');
   const loaded = loadedJob(o.rows, { rate_per_second: 1000, concurrency: 16, ...o.delivery });
   const config: LoadedConfig = {
-    config: RuntimeConfigSchema.parse({ providers: { infobip: { base_url: fake.url, api_key: 'test-key', batch_size: 5, batch_linger_ms: 5, timeout_ms: 2000, ...o.infobip } } }),
+    config: RuntimeConfigSchema.parse({ providers: { infobip: { base_url: fake.url, api_key: 'test-key', rate_per_second: 1000, batch_size: 5, batch_linger_ms: 5, timeout_ms: 2000, ...o.infobip } } }),
     file: 'herald.yaml',
     missing: [],
   };
   const provider = createProvider('infobip', config, { events: async () => {}, message: loaded.job.message }, loaded.file);
-  const summary = await runJob({ loaded, wh, provider, limiters: new LimiterRegistry(), logger: silentLogger });
+  const summary = await runJob({ loaded, wh, provider, senders: new SenderRegistry(), logger: silentLogger });
   await provider.close();
   const sends = await wh.query<SendRow>('SELECT send_id, row_key, recipient, status, reason, error_code, error_detail, attempts, provider_message_id FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [summary.run_id]);
   return { summary, sends, fake };

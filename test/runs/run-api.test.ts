@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuntimeConfigSchema } from '../../src/config/runtime.schema.js';
-import { LimiterRegistry } from '../../src/dispatch/limiter.js';
+import { SenderRegistry } from '../../src/dispatch/senders.js';
 import { eventSink } from '../../src/events/event.js';
 import { silentLogger } from '../../src/log.js';
 import { JobCatalog } from '../../src/runs/job-catalog.js';
@@ -34,7 +34,7 @@ describe('run API', () => {
     wh = await DuckDbWarehouse.open(':memory:');
     const config = { config: RuntimeConfigSchema.parse({ providers: { sandbox: { latency_ms: 0, max_event_delay_ms: 10 } } }), file: 'test', missing: [] };
     service = new RunService({
-      config, wh, catalog: new JobCatalog(join(dir, 'jobs'), {}), limiters: new LimiterRegistry(),
+      config, wh, catalog: new JobCatalog(join(dir, 'jobs'), {}), senders: new SenderRegistry(),
       events: eventSink(() => wh).land, logger: silentLogger, stop: stop.signal,
     });
     server = await startServe({

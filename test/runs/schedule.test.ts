@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { RuntimeConfigSchema } from '../../src/config/runtime.schema.js';
-import { LimiterRegistry } from '../../src/dispatch/limiter.js';
+import { SenderRegistry } from '../../src/dispatch/senders.js';
 import { eventSink } from '../../src/events/event.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { JobCatalog } from '../../src/runs/job-catalog.js';
@@ -72,7 +72,7 @@ describe('one run of a job at a time, across processes (PostgreSQL advisory lock
     const stop = new AbortController();
     const config = { config: RuntimeConfigSchema.parse({ providers: { sandbox: { latency_ms: 0, max_event_delay_ms: 10 } } }), file: 'test', missing: [] };
     const service = (wh: typeof a) => new RunService({
-      config, wh, catalog: new JobCatalog(dir, {}), limiters: new LimiterRegistry(), events: eventSink(() => wh).land, logger: silentLogger, stop: stop.signal,
+      config, wh, catalog: new JobCatalog(dir, {}), senders: new SenderRegistry(), events: eventSink(() => wh).land, logger: silentLogger, stop: stop.signal,
     });
     const [first, second] = [service(a), service(b)];
     try {

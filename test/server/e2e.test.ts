@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobSchema } from '../../src/config/job.schema.js';
 import type { LoadedJob } from '../../src/config/load.js';
 import { MetaConfigSchema } from '../../src/config/runtime.schema.js';
-import { LimiterRegistry } from '../../src/dispatch/limiter.js';
+import { SenderRegistry } from '../../src/dispatch/senders.js';
 import { silentLogger } from '../../src/log.js';
 import { runJob } from '../../src/pipeline/run-job.js';
 import { MetaProvider } from '../../src/providers/meta/meta.provider.js';
@@ -51,7 +51,7 @@ describe('a run whose outcomes come back as webhooks through herald serve', () =
 
   it('herald.run_funnel equals what the Meta-like server reported', async () => {
     const provider = new MetaProvider(MetaConfigSchema.parse({ base_url: meta.url, access_token: TOKEN }), { configFile: 'herald.yaml', phoneNumberId: '106540352242922' });
-    const summary = await runJob({ loaded: loadedJob(), wh, provider, limiters: new LimiterRegistry(), logger: silentLogger });
+    const summary = await runJob({ loaded: loadedJob(), wh, provider, senders: new SenderRegistry(), logger: silentLogger });
     await provider.close();
     await meta.settled();
     expect(summary.counts.accepted).toBe(ROWS - 1);

@@ -4,7 +4,7 @@
  * slows down, 5xx retries, any other 4xx fails the row with ADA's code (or `http:<status>`).
  */
 import type { LoadedConfig } from '../../config/load.js';
-import type { AdaConfig } from '../../config/runtime.schema.js';
+import { senderRates, ADA_MAX_RATE_PER_SECOND, type AdaConfig } from '../../config/runtime.schema.js';
 import { ConfigError } from '../../errors.js';
 import { HttpClient, genericOutcome, retryAfterMs, type HttpOutcome } from '../http.js';
 import type { ErrorAction, OutboundMessage, Provider, SendOutcome } from '../provider.js';
@@ -14,9 +14,12 @@ import { adaBody, atPath } from './ada.payload.js';
 export class AdaProvider implements Provider {
   readonly name = 'ada' as const;
   readonly defaultRatePerSecond: number;
+  readonly senderRates: Readonly<Record<string, number>>;
+  readonly maxRatePerSecond = ADA_MAX_RATE_PER_SECOND;
 
   constructor(private readonly config: AdaConfig, private readonly http: HttpClient) {
     this.defaultRatePerSecond = config.rate_per_second;
+    this.senderRates = senderRates(config.senders);
   }
 
   async send(msg: OutboundMessage): Promise<SendOutcome> {

@@ -1,13 +1,14 @@
 /**
  * `infobip`: WhatsApp through Infobip. Template sends that arrive within `batch_linger_ms` of each
  * other (or until `batch_size`) travel in one request; each caller still gets its own outcome, read
- * from the answer's `messages[]` by messageId (= herald's send id). Pacing stays per message
- * (dispatch paces `send` calls), so batching changes the request count, never the rate.
+ * from the answer's `messages[]` by messageId (= herald's send id). Pacing stays per message: each
+ * message holds its place in the sender's window from its grant, and is counted when the request
+ * carrying it leaves (`departing`), so a batch never puts more than the cap at Infobip in a second.
  * Free-form text messages go alone (the text endpoint takes one message).
  */
 import type { Dispatcher } from 'undici';
 import type { LoadedConfig } from '../../config/load.js';
-import type { InfobipConfig } from '../../config/runtime.schema.js';
+import { senderRates, type InfobipConfig } from '../../config/runtime.schema.js';
 import { ConfigError, RunAbortedError, errorMessage } from '../../errors.js';
 import { HttpClient } from '../http.js';
 import type { OutboundMessage, Provider, ProviderTemplate, SendOutcome } from '../provider.js';
@@ -19,12 +20,15 @@ import { PATHS, isObject, type TemplateMessage } from './infobip.wire.js';
 
 interface Waiting {
   message: TemplateMessage;
+  departing: (() => void) | undefined;
   settle: (outcome: SendOutcome) => void;
 }
 
 export class InfobipProvider implements Provider {
   readonly name = 'infobip' as const;
   readonly defaultRatePerSecond: number;
+  readonly senderRates: Readonly<Record<string, number>>;
+  readonly batches = true;
   /** Infobip refuses a messageId it has seen (REJECTED_DUPLICATE_MESSAGE_ID), and messageId is the send id. */
   readonly resendsSafely = true;
   private readonly extras: Extras;
@@ -39,6 +43,7 @@ export class InfobipProvider implements Provider {
     private readonly configFile = 'config',
   ) {
     this.defaultRatePerSecond = config.rate_per_second;
+    this.senderRates = senderRates(config.senders);
     this.extras = jobExtras(deps.message, deps.publicUrl, config.webhook_auth === 'query' ? config.webhook_secret : undefined);
   }
 
@@ -47,7 +52,7 @@ export class InfobipProvider implements Provider {
     const built = templateMessage(msg, this.extras);
     if (isProblem(built)) return invalid(built);
     return new Promise<SendOutcome>((settle) => {
-      this.queue.push({ message: built, settle });
+      this.queue.push({ message: built, departing: msg.departing, settle });
       if (this.queue.length >= this.config.batch_size) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.config.batch_linger_ms);
     });
@@ -101,6 +106,7 @@ export class InfobipProvider implements Provider {
   private async post(batch: Waiting[]): Promise<void> {
     const ids = batch.map((w) => w.message.messageId);
     let outcomes: SendOutcome[];
+    for (const w of batch) w.departing?.();
     try {
       outcomes = batchOutcomes(await this.http.request('POST', PATHS.template, { messages: batch.map((w) => w.message) }), ids);
     } catch (err) {
@@ -112,6 +118,7 @@ export class InfobipProvider implements Provider {
   private async sendText(msg: OutboundMessage): Promise<SendOutcome> {
     const built = textMessage(msg, this.extras);
     if (isProblem(built)) return invalid(built);
+    msg.departing?.();
     return singleOutcome(await this.http.request('POST', PATHS.text, built), msg.sendId);
   }
 }

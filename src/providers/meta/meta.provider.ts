@@ -3,7 +3,7 @@
  * (the job's sender is the phone number id); meta.errors.ts reads the answer.
  */
 import type { Dispatcher } from 'undici';
-import type { MetaConfig } from '../../config/runtime.schema.js';
+import { senderRates, type MetaConfig } from '../../config/runtime.schema.js';
 import { ConfigError } from '../../errors.js';
 import { HttpClient } from '../http.js';
 import type { OutboundMessage, Provider, ProviderTemplate, SendOutcome } from '../provider.js';
@@ -20,9 +20,15 @@ export interface MetaProviderOptions {
   dispatcher?: Dispatcher | undefined;
 }
 
+/** Messages per second of each throughput level Meta reports for a number. */
+const THROUGHPUT_LEVELS: Readonly<Record<string, number>> = { STANDARD: 80, HIGH: 1000 };
+
 export class MetaProvider implements Provider {
   readonly name = 'meta' as const;
   readonly defaultRatePerSecond: number;
+  readonly senderRates: Readonly<Record<string, number>>;
+  /** Cloud API's highest throughput level (shared/reference/meta-cloud-api.md). */
+  readonly maxRatePerSecond = 1000;
   private readonly http: HttpClient;
 
   constructor(private readonly config: MetaConfig, private readonly options: MetaProviderOptions) {
@@ -31,6 +37,7 @@ export class MetaProvider implements Provider {
         'export META_ACCESS_TOKEN=… (a system user token with whatsapp_business_messaging)');
     }
     this.defaultRatePerSecond = config.rate_per_second;
+    this.senderRates = senderRates(config.senders);
     this.http = new HttpClient({
       baseUrl: config.base_url,
       headers: { authorization: `Bearer ${config.access_token}` },
@@ -49,6 +56,18 @@ export class MetaProvider implements Provider {
       throw err;
     }
     return metaSendOutcome(await this.http.request('POST', `/${this.config.graph_version}/${encodeURIComponent(msg.sender)}/messages`, body));
+  }
+
+  /**
+   * The number's throughput level (`GET /{phone-number-id}?fields=throughput`): STANDARD is
+   * 80 msg/s, HIGH 1,000 (Meta "Throughput"). Undefined when Meta does not say either.
+   */
+  async senderThroughput(phoneNumberId: string): Promise<{ rate: number; source: string } | undefined> {
+    const r = await this.http.request('GET', `/${this.config.graph_version}/${encodeURIComponent(phoneNumberId)}?fields=throughput`);
+    if (r.kind !== 'response' || r.status !== 200) return undefined;
+    const level = (r.json as { throughput?: { level?: unknown } } | undefined)?.throughput?.level;
+    const rate = typeof level === 'string' ? THROUGHPUT_LEVELS[level] : undefined;
+    return rate === undefined ? undefined : { rate, source: `meta throughput ${String(level)}` };
   }
 
   async listTemplates(): Promise<ProviderTemplate[]> {

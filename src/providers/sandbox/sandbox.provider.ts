@@ -8,19 +8,21 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import type { SandboxConfig } from '../../config/runtime.schema.js';
+import { senderRates, type SandboxConfig } from '../../config/runtime.schema.js';
 import { metaStatusEvent, type MetaStatus } from '../meta/meta.status.js';
 import type { EventSink, OutboundMessage, Provider, SendOutcome } from '../provider.js';
 
 export class SandboxProvider implements Provider {
   readonly name = 'sandbox' as const;
   readonly defaultRatePerSecond: number;
+  readonly senderRates: Readonly<Record<string, number>>;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly landing = new Set<Promise<void>>();
   private landingError: unknown;
 
   constructor(private readonly config: SandboxConfig, private readonly sink: EventSink) {
     this.defaultRatePerSecond = config.rate_per_second;
+    this.senderRates = senderRates(config.senders);
   }
 
   async send(msg: OutboundMessage): Promise<SendOutcome> {
