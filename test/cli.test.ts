@@ -255,6 +255,21 @@ describe('herald validate', () => {
     expect(await landed()).toEqual({ runs: 0, sends: 0 });
   });
 
+  it('a job asking ADA for more than its 5 messages per second is bad', async () => {
+    writeFileSync('herald.yaml', stringify({
+      warehouses: { default: { url: '${HERALD_WAREHOUSE_URL}' } },
+      providers: { ada: { api_key: 'ada-test-key' } },
+    }));
+    writeJob('ada.yaml', (j) => {
+      section(j, 'message').provider = 'ada';
+      section(j, 'delivery').rate_per_second = 75;
+    });
+    const { code, out, err } = await herald('validate', 'ada.yaml');
+    expect(code).toBe(2);
+    expect(out).toBe('bad ada.yaml');
+    expect(err).toContain('ada.yaml at delivery.rate_per_second: 75 messages per second is more than ada accepts from one sender (5/s)');
+  });
+
   it('with no file exits 2', async () => {
     const { code, err } = await herald('validate');
     expect(code).toBe(2);

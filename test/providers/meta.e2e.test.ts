@@ -129,6 +129,21 @@ describe('meta provider end to end (fake Cloud API over HTTP)', () => {
     expect(accepted).toHaveLength(rows);
   });
 
+  it.each([['STANDARD', 80], ['HIGH', 1000]] as const)('reads the number\'s throughput level %s at run start: its cap is %d msg/s', async (level, cap) => {
+    await startFake({ throughputLevel: level });
+    expect(await metaProvider(GOOD).senderThroughput(PHONE_ID)).toEqual({ rate: cap, source: `meta throughput ${level}` });
+    // The config's 500 for this number is more than a STANDARD number may do, and less than a HIGH one.
+    const senders = new SenderRegistry();
+    const summary = await run(loadedJob(3, { concurrency: 3 }), metaProvider(GOOD, { senders: { [PHONE_ID]: { rate_per_second: 500 } } }), { senders });
+    expect(summary.counts.accepted).toBe(3);
+    expect(senders.limiterOf('meta', PHONE_ID)?.ratePerSecond).toBe(Math.min(cap, 500));
+  });
+
+  it('a number whose level Meta does not give is paced at the configured rate', async () => {
+    await startFake({});
+    expect(await metaProvider(GOOD).senderThroughput(PHONE_ID)).toBeUndefined();
+  });
+
   it('a 130429 storm slows the sender down; every row still ends accepted', async () => {
     await startFake({ ratePerSecond: 6 });
     const rows = 16;

@@ -75,6 +75,8 @@ export interface FakeMetaOptions {
   /** How late the `slow` fate answers (default 1 s). */
   slowMs?: number;
   version?: string;
+  /** `throughput.level` of the number (`GET /{id}?fields=throughput`); absent: Meta's node without it. */
+  throughputLevel?: string;
 }
 
 export interface FakeRequest {
@@ -161,6 +163,8 @@ export class FakeMeta {
     }
     if (req.method === 'GET' && node) {
       record(null, null, 'node');
+      const fields = new URL(req.url ?? '/', 'http://fake').searchParams.get('fields') ?? '';
+      if (fields === 'throughput') return json(res, 200, { id: node[1], ...(this.o.throughputLevel ? { throughput: { level: this.o.throughputLevel } } : {}) });
       return json(res, 200, { id: node[1], display_phone_number: '15550783881' });
     }
     if (req.method !== 'POST' || !send) {
