@@ -103,7 +103,7 @@ export const JobSchema = z.strictObject({
     message: 'two buttons share an index', path: ['buttons'],
   }),
   delivery: z.strictObject({
-    rate_per_second: z.number().positive().max(1000).optional().describe('per sender; default: the provider\'s'),
+    rate_per_second: z.number().positive().max(1000).optional().describe('at most this much of the sender\'s cap; default: the sender\'s cap'),
     concurrency: z.number().int().min(1).max(1000).optional()
       .describe('sends in flight at once; bounds unknowns after a crash (default: half a second of the rate, 16 to 1,000)'),
     dedupe: DedupeSchema.default('job'),
