@@ -11,6 +11,7 @@ import { benchFirstSend } from './first-send.js';
 import { duckdbPackageVersion, printTable, RESULTS_FILE, writeResults, type BenchResult } from './lib.js';
 import { benchMemory } from './memory.js';
 import { benchPacing } from './pacing.js';
+import { runRedisWindowBench } from './redis-window.js';
 import { benchReport } from './report.js';
 import { benchSegmentThroughput } from './segment-throughput.js';
 import { benchWebhookIngest } from './webhook-ingest.js';
@@ -72,6 +73,13 @@ await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 
   console.error('\npacing accuracy (herald limiter beside p-queue strict)');
   const t = performance.now();
   results.push(...(await benchPacing(1)));
+  console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+}
+// The shared window across processes in Redis: herald's Lua sliding log beside rate-limiter-flexible: ~40 s.
+{
+  console.error('\nshared sender window in Redis (two clients, cap 80)');
+  const t = performance.now();
+  results.push(...(await runRedisWindowBench()));
   console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
 }
 // Dispatch throughput against a local Meta server (child process), DuckDB then PostgreSQL: ~2 minutes.
