@@ -199,6 +199,23 @@ describe.runIf(inject('redisUrl'))('across processes through Redis', () => {
     }
   });
 
+  it('a throughput error met by one process slows the others too', async () => {
+    const [pa, pb] = [new RedisPacing(url, `${prefix}-slow`), new RedisPacing(url, `${prefix}-slow`)];
+    try {
+      await pa.ready();
+      await pb.ready();
+      const [a, b] = [pa.limiter('meta\u0000slow', 20, 1040), pb.limiter('meta\u0000slow', 20, 1040)];
+      a.slowDown(); // 20 → 19, for everyone
+      await new Promise((r) => setTimeout(r, 50));
+      const starts: number[] = [];
+      const started = performance.now();
+      await Promise.all(Array.from({ length: 25 }, () => b.schedule(async () => void starts.push(performance.now() - started))));
+      expect(starts.filter((t) => t < 1000)).toHaveLength(19);
+    } finally {
+      await Promise.all([pa.close(), pb.close()]);
+    }
+  });
+
   it('an unreachable Redis stops the run before anything is sent, naming HERALD_REDIS_URL', async () => {
     const wh = await DuckDbWarehouse.open(':memory:');
     const dead = new RedisPacing('redis://127.0.0.1:9', prefix);

@@ -52,7 +52,8 @@ const SLOW_DOWN_MIN_STEP = 0.05;
 const SLOW_DOWN_EVERY_MS = 1000;
 /** After a slow-down, the rate grows by this share of the configured rate per quiet second. */
 const RECOVERY_STEP = 0.05;
-const QUIET_MS = 2000;
+/** Recovery begins after this long without a throughput error. */
+export const QUIET_MS = 2000;
 
 export interface LimiterOptions {
   /** The sliding window (default 1001 ms); 1 s plus the latency spread to hold the rate at arrival. */

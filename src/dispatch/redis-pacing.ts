@@ -12,18 +12,19 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RunAbortedError, errorMessage } from '../errors.js';
-import { SlidingWindowLimiter, type RateLimiter } from './limiter.js';
+import { QUIET_MS, SlidingWindowLimiter, type RateLimiter } from './limiter.js';
 import { PAIR_BURST, PAIR_INTERVAL_MS, type PairRate } from './pair-rate.js';
 
 /**
- * KEYS: window (sorted set), pause (string). ARGV: cap, window ms, member, pause ms.
- * With pause ms > 0 it only extends the sender's pause. Otherwise it grants (0) or answers how
- * many ms until a grant could succeed.
+ * KEYS: window (sorted set), pause (string), slowed cap (string). ARGV: cap, window ms, member,
+ * pause ms. With pause ms > 0 it only extends the sender's pause. Otherwise it grants (0) or
+ * answers how many ms until a grant could succeed, under the lower of the caller's cap and the
+ * cap a process that met a throughput error left for everyone (slowDown).
  */
 const WINDOW_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cap = tonumber(ARGV[1])
+local cap = math.min(tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[3]) or ARGV[1]))
 local window = tonumber(ARGV[2])
 local pauseMs = tonumber(ARGV[4])
 local pausedUntil = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -55,7 +56,7 @@ return math.max(0, tat - (tonumber(ARGV[2]) - 1) * interval - now)
 `;
 
 interface PacingCommands {
-  heraldWindow(window: string, pause: string, cap: number, windowMs: number, member: string, pauseMs: number): Promise<number>;
+  heraldWindow(window: string, pause: string, slowed: string, cap: number, windowMs: number, member: string, pauseMs: number): Promise<number>;
   heraldPair(key: string, intervalMs: number, burst: number): Promise<number>;
 }
 
@@ -69,7 +70,7 @@ export class RedisPacing {
     // that cannot reach Redis stops with its rows pending rather than hanging.
     this.redis = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 3000, lazyConnect: true }) as Redis & PacingCommands;
     this.redis.on('error', () => undefined); // surfaced by the commands that fail
-    this.redis.defineCommand('heraldWindow', { numberOfKeys: 2, lua: WINDOW_SCRIPT });
+    this.redis.defineCommand('heraldWindow', { numberOfKeys: 3, lua: WINDOW_SCRIPT });
     this.redis.defineCommand('heraldPair', { numberOfKeys: 1, lua: PAIR_SCRIPT });
   }
 
@@ -94,11 +95,16 @@ export class RedisPacing {
 
   /** 0 when granted, else ms until a grant could succeed. */
   grant(key: string, cap: number, windowMs: number): Promise<number> {
-    return this.call(() => this.redis.heraldWindow(`${key}:window`, `${key}:pause`, cap, windowMs, `${this.process}:${++this.seq}`, 0));
+    return this.call(() => this.redis.heraldWindow(`${key}:window`, `${key}:pause`, `${key}:slowed`, cap, windowMs, `${this.process}:${++this.seq}`, 0));
   }
 
   pause(key: string, ms: number): Promise<number> {
-    return this.call(() => this.redis.heraldWindow(`${key}:window`, `${key}:pause`, 1, 1, '', Math.ceil(ms)));
+    return this.call(() => this.redis.heraldWindow(`${key}:window`, `${key}:pause`, `${key}:slowed`, 1, 1, '', Math.ceil(ms)));
+  }
+
+  /** Every process sends under `cap` (at least 1/s) for `ms`, after which each one's own recovery rules. */
+  async slowed(key: string, cap: number, ms: number): Promise<void> {
+    await this.call(async () => (await this.redis.set(`${key}:slowed`, String(Math.max(1, Math.floor(cap))), 'PX', Math.ceil(ms)), 0));
   }
 
   async close(): Promise<void> {
@@ -166,8 +172,10 @@ class RedisWindowLimiter implements RateLimiter {
     });
   }
 
+  /** This process slows down, and the others with it until this one starts to recover. */
   slowDown(): void {
     this.local.slowDown();
+    this.redis.slowed(this.key, this.local.currentRate, QUIET_MS).catch(() => undefined); // the local step holds regardless
   }
 
   pause(ms: number): void {
