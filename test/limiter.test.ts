@@ -124,6 +124,16 @@ describe('SlidingWindowLimiter', () => {
     expect(starts).toHaveLength(2);
   });
 
+  it('honours a fractional rate exactly over time: 4.75/s is 95 starts in 20 s, never more than 5 in a second', async () => {
+    const starts = startsOf(make(4.75), 200);
+    await vi.advanceTimersByTimeAsync(20_000);
+    // 5 starts at once, then 5 per 1,053 ms: 95 ± the first window.
+    expect(starts.length).toBeGreaterThanOrEqual(94);
+    expect(starts.length).toBeLessThanOrEqual(100);
+    expect(densest(starts, 1000)).toBe(5);
+    expect(densest(starts, 1052)).toBe(5);
+  });
+
   it('refuses a rate that is not positive', () => {
     expect(() => make(0)).toThrow(RangeError);
   });

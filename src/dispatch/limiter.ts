@@ -159,9 +159,7 @@ export class SlidingWindowLimiter implements RateLimiter {
   private pump(): void {
     const now = this.now();
     this.recover(now);
-    // Below 1/s the window widens: one start per 1/rate seconds.
-    const windowMs = this.rate >= 1 ? this.windowMs : this.windowMs - 1000 + 1000 / this.rate;
-    const cap = Math.max(1, Math.floor(this.rate));
+    const { cap, windowMs } = windowFor(this.rate, this.windowMs);
     while (this.head < this.starts.length && this.starts[this.head]! <= now - windowMs) this.head++;
     if (this.head > 1024 && this.head * 2 > this.starts.length) {
       this.starts.splice(0, this.head);
@@ -204,6 +202,17 @@ export class SlidingWindowLimiter implements RateLimiter {
  */
 function burst(rate: number): number {
   return Math.max(2, Math.ceil(rate / 20));
+}
+
+/**
+ * How many starts a window may hold, and how long it is, so that a rate is honoured exactly over
+ * time, fractional ones included: whole starts per window, the window stretched to match (4.75/s:
+ * 5 starts per 1.053 s, not 4 per second; 0.5/s: one per 2 s). `baseMs` is the window at whole
+ * rates (1 s plus any arrival margin).
+ */
+export function windowFor(rate: number, baseMs: number): { cap: number; windowMs: number } {
+  const cap = Math.max(1, Math.ceil(rate - 1e-9));
+  return { cap, windowMs: baseMs - 1000 + Math.max(1000, (1000 * cap) / rate) };
 }
 
 function checkRate(rate: number): void {

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RunAbortedError, errorMessage } from '../errors.js';
-import { QUIET_MS, SlidingWindowLimiter, type RateLimiter } from './limiter.js';
+import { QUIET_MS, SlidingWindowLimiter, windowFor, type RateLimiter } from './limiter.js';
 import { PAIR_BURST, PAIR_INTERVAL_MS, type PairRate } from './pair-rate.js';
 
 /**
@@ -190,7 +190,8 @@ class RedisWindowLimiter implements RateLimiter {
       while (this.waiting.length > 0) {
         let wait: number;
         try {
-          wait = await this.redis.grant(this.key, sharedCap(this.local.currentRate), this.sharedWindow());
+          const { cap, windowMs } = windowFor(this.local.currentRate, this.windowMs);
+          wait = await this.redis.grant(this.key, cap, Math.ceil(windowMs));
         } catch (err) {
           for (const w of this.waiting.splice(0)) w.reject(err);
           return;
@@ -202,16 +203,6 @@ class RedisWindowLimiter implements RateLimiter {
       this.granting = false;
     }
   }
-
-  /** Below one per second the window widens, as the local limiter's does. */
-  private sharedWindow(): number {
-    const rate = this.local.currentRate;
-    return rate >= 1 ? this.windowMs : this.windowMs - 1000 + Math.ceil(1000 / rate);
-  }
-}
-
-function sharedCap(rate: number): number {
-  return Math.max(1, Math.floor(rate));
 }
 
 function redactUrl(url: string): string {
