@@ -1,19 +1,21 @@
 /**
  * `herald check`: every configured warehouse answers, and every configured provider accepts its
- * credentials (one cheap authenticated call each). Exit 1 when anything configured fails.
+ * credentials (one cheap authenticated call each), and Meta's Graph API version is not retired
+ * (a warning 90 days ahead). Exit 1 when anything configured fails; warnings do not fail.
  */
 import { loadConfig } from '../config/load.js';
 import type { ProviderName } from '../config/runtime.schema.js';
 import { ConfigError, errorMessage } from '../errors.js';
+import { graphVersionVerdict } from '../providers/meta/graph-versions.js';
 import { createProvider } from '../providers/registry.js';
 import { openWarehouse } from '../warehouse/open.js';
 
 export async function checkCommand(): Promise<number> {
   const config = loadConfig();
   let failures = 0;
-  const report = (ok: boolean | null, what: string, detail: string) => {
+  const report = (ok: boolean | null | 'warn', what: string, detail: string) => {
     if (ok === false) failures++;
-    console.log(`${ok === null ? 'skip' : ok ? 'ok  ' : 'FAIL'} ${what.padEnd(22)} ${detail}`);
+    console.log(`${ok === null ? 'skip' : ok === 'warn' ? 'WARN' : ok ? 'ok  ' : 'FAIL'} ${what.padEnd(22)} ${detail}`);
   };
   for (const [name, { url }] of Object.entries(config.config.warehouses)) {
     try {
@@ -44,6 +46,10 @@ export async function checkCommand(): Promise<number> {
       report(false, `provider ${name}`, errorMessage(err));
     } finally {
       await provider.close();
+    }
+    if (name === 'meta') {
+      const verdict = graphVersionVerdict(config.config.providers.meta.graph_version, new Date());
+      report(verdict.level === 'warn' ? 'warn' : verdict.level === 'ok', 'meta graph_version', verdict.detail);
     }
   }
   return failures > 0 ? 1 : 0;
