@@ -11,6 +11,7 @@ import { reportCommand } from './cli/report.command.js';
 import { runCommand } from './cli/run.command.js';
 import { serveCommand } from './cli/serve.command.js';
 import { validateCommand } from './cli/validate.command.js';
+import { workerCommand } from './cli/worker.command.js';
 import { ConfigError, HeraldError, errorMessage } from './errors.js';
 import { tuneHeapForStreaming } from './util/heap-tuning.js';
 
@@ -23,6 +24,7 @@ const USAGE = `usage: herald <command> [options]
   templates list --provider meta|infobip [--sender ID] [--refresh] [--json]
   infobip share-waba <WABA id>
   serve [--port N] [--jobs DIR]
+  worker [--jobs DIR] [--parts N]       PostgreSQL: run parts of the runs serve enqueued
   import ada-log <file.csv> [--map field=Header]… [--timezone ZONE]
 
 Environment: HERALD_CONFIG (default config/herald.yaml), HERALD_WAREHOUSE_URL, provider credentials.
@@ -47,6 +49,7 @@ const COMMANDS: Record<string, { options: Options; run: (positionals: string[], 
     run: (p, v) => reportCommand(p, v),
   },
   serve: { options: { port: { type: 'string' }, jobs: { type: 'string' } }, run: (p, v) => serveCommand(p, v) },
+  worker: { options: { jobs: { type: 'string' }, parts: { type: 'string' } }, run: (p, v) => workerCommand(p, v) },
   import: {
     options: { map: { type: 'string', multiple: true }, timezone: { type: 'string' }, warehouse: { type: 'string' } },
     run: (p, v) => importCommand(p, v),

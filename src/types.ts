@@ -121,7 +121,7 @@ export interface RunRecord {
   run_id: string;
   job: string;
   run_key: string;
-  status: 'running' | 'succeeded' | 'failed' | 'aborted';
+  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'aborted';
   dry_run: boolean;
   started_at: Date;
   finished_at: Date | null;

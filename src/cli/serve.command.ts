@@ -1,8 +1,10 @@
 /**
  * `herald serve [--port N] [--jobs DIR]`: webhooks, the run API, schedules, /healthz and /metrics
- * (DESIGN "HTTP") until SIGINT/SIGTERM. Shutting down: schedules stop, running jobs take no new
- * rows and settle their sends in flight (their runs end aborted and resume by run key), requests
- * in flight finish, and every event is written before the process exits.
+ * (DESIGN "HTTP") until SIGINT/SIGTERM; on PostgreSQL also the claim loop of `herald worker`, so
+ * one serve runs the runs it enqueues. Shutting down: schedules stop, running jobs and parts take
+ * no new rows and settle their sends in flight (parts go back to the queue; whole runs end
+ * aborted and resume by run key), requests in flight finish, and every event is written before
+ * the process exits.
  */
 import { loadConfig, warehouseUrl } from '../config/load.js';
 import { createSenders } from '../dispatch/senders.js';
@@ -10,12 +12,14 @@ import { ConfigError } from '../errors.js';
 import { eventSink } from '../events/event.js';
 import { createLogger } from '../log.js';
 import { JobCatalog } from '../runs/job-catalog.js';
+import { configuredProviders, PartWorker } from '../runs/part-worker.js';
 import { RunService } from '../runs/run-service.js';
 import { startSchedules } from '../runs/scheduler.js';
 import { metricsRoute } from '../server/metrics.route.js';
 import { runRoutes } from '../server/runs.routes.js';
 import { startServe } from '../server/serve.js';
 import { openWarehouse } from '../warehouse/open.js';
+import { PostgresWarehouse } from '../warehouse/postgres.warehouse.js';
 
 export async function serveCommand(positionals: string[], flags: Record<string, unknown>): Promise<number> {
   if (positionals.length > 0) throw ConfigError.of('herald serve', '', `unexpected argument "${positionals[0]}"`, 'herald serve [--port N] [--jobs DIR]');
@@ -45,6 +49,10 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
     await wh.close();
     throw err;
   }
+  const worker = wh instanceof PostgresWarehouse
+    ? new PartWorker({ wh, jobs: catalog, providerFor: configuredProviders(loaded, events.land), senders, logger, stop: stop.signal })
+    : null;
+  worker?.start();
   const schedules = startSchedules(catalog, service, logger);
   logger.info({ url: handle.url, warehouse: wh.description, jobs: jobsDir, schedules: schedules.jobs }, 'herald serve listening');
   console.error(`herald serve: listening on ${handle.url} (warehouse ${wh.description}, ${schedules.jobs.length} scheduled job${schedules.jobs.length === 1 ? '' : 's'}); Ctrl-C stops`);
@@ -57,6 +65,7 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
     await schedules.stop();
     stop.abort();
     await service.idle();
+    await worker?.idle();
     await handle.close();
     await events.idle();
   } finally {

@@ -115,6 +115,8 @@ export const JobSchema = z.strictObject({
     max_failure_ratio: z.number().min(0).max(1).optional().describe('exit code 3 when failed / attempted exceeds it'),
     retry_failed_after: duration.default('7d')
       .describe('a recipient that failed permanently (e.g. undeliverable) is not tried again by this job for this long'),
+    parts: z.number().int().min(1).max(64).optional()
+      .describe('PostgreSQL: runs from POST /runs and schedules are split into this many parts that workers run at once (default 4); DuckDB runs whole'),
     unknown_resend_after: duration.default('15m')
       .describe('a send whose outcome is unknown and that got no webhook for this long, while the sender\'s later sends did, was never accepted: the next run sends it'),
   }).refine((d) => !d.not_before || !d.not_after || d.not_before < d.not_after, {

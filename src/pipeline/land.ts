@@ -156,12 +156,22 @@ function ledgerOps(writes: readonly Write[]): WriteOp[] {
   ];
 }
 
-/** Runs whose process died: their in-flight sends may or may not have reached the provider. */
-export async function recoverInterrupted(wh: Warehouse, runIds: readonly string[]): Promise<void> {
+const INTERRUPTED = "UPDATE herald.sends SET status = 'unknown', reason = 'outcome_unknown', error_detail = 'the process ended while this send was in flight' ";
+
+/**
+ * Runs whose process died: their in-flight sends may or may not have reached the provider. With
+ * `only`, just the sends it picks (a part of a run whose worker died; the other parts run on).
+ */
+export async function recoverInterrupted(wh: Warehouse, runIds: readonly string[], only?: (send: { recipient: string | null; row_key: string }) => boolean): Promise<void> {
   if (runIds.length === 0) return;
-  await wh.query(
-    "UPDATE herald.sends SET status = 'unknown', reason = 'outcome_unknown', error_detail = 'the process ended while this send was in flight' " +
-    "WHERE run_id IN (SELECT unnest($1::text[])) AND status = 'in_flight'", [runIds]);
+  if (!only) {
+    await wh.query(`${INTERRUPTED}WHERE run_id IN (SELECT unnest($1::text[])) AND status = 'in_flight'`, [runIds]);
+    return;
+  }
+  const inFlight = await wh.query<{ send_id: string; recipient: string | null; row_key: string }>(
+    "SELECT send_id, recipient, row_key FROM herald.sends WHERE run_id IN (SELECT unnest($1::text[])) AND status = 'in_flight'", [runIds]);
+  const picked = inFlight.filter(only).map((s) => s.send_id);
+  if (picked.length > 0) await wh.query(`${INTERRUPTED}WHERE send_id IN (SELECT unnest($1::text[])) AND status = 'in_flight'`, [picked]);
 }
 
 /** Providers whose webhooks echo herald's send id, so a missing event says something. */

@@ -1,14 +1,17 @@
 /**
- * One run of a job, the whole flow on one screen:
- *   segment → normalize → render → decide → dispatch → land
- * around it: the job lock, crash recovery, the run row and its final counts.
+ * One run of a job, or one part of it, the whole flow on one screen:
+ *   segment → normalize → [part filter] → render → decide → dispatch → land
+ * around it: the job lock, crash recovery, the run row and its final counts. A part (a worker
+ * claimed it: src/runs/part-worker.ts) holds the job lock shared, so the parts of a run go at
+ * once while a whole run (`herald run`) still excludes them; the worker records its end.
  */
 import type { LoadedJob } from '../config/load.js';
 import { ConfigError, HeraldError, RunAbortedError, WarehouseError, errorMessage } from '../errors.js';
 import { jobRateProblem, LeaseNotTaken, type SenderRegistry } from '../dispatch/senders.js';
 import type { Logger } from '../log.js';
 import type { Provider } from '../providers/provider.js';
-import { abortRuns, countSends, findRunByKey, findRunningRuns, finishRun, insertRun, type StoredRun } from '../store/runs.store.js';
+import { keepPart, partOf, type RunPart } from '../runs/parts.js';
+import { abortRuns, countSends, findRun, findRunByKey, findRunningRuns, finishRun, insertRun, type StoredRun } from '../store/runs.store.js';
 import { findLastInbound } from '../store/inbound.store.js';
 import type { RunCounts, RunRecord } from '../types.js';
 import { RUNS } from '../warehouse/tables.js';
@@ -42,6 +45,8 @@ export interface RunOptions {
   now?: () => Date;
   /** Called once the run row exists (before the first send): the run API answers with it. */
   onStarted?: (run: { run_id: string; run_key: string; resumed: boolean }) => void;
+  /** Only this part of an enqueued run (its row exists); the caller holds the part's claim. */
+  part?: RunPart;
 }
 
 export interface RunSummary {
@@ -70,7 +75,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   const segment = await openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: !dryRun });
   let lock: HeldLock | null;
   try {
-    lock = await o.wh.tryLock(`herald:job:${job.name}`);
+    lock = await o.wh.tryLock(`herald:job:${job.name}`, { shared: o.part !== undefined });
   } catch (err) {
     await segment.close();
     throw err;
@@ -81,9 +86,14 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   }
   try {
     const now = o.now ?? (() => new Date());
-    // Holding the job's lock, any run of it still marked running belongs to a process that died.
-    const stale = await findRunningRuns(o.wh, job.name);
+    // Holding the job's lock, any whole run of it still marked running belongs to a process that
+    // died. Holding a part's claim, so do the part's own rows still in flight.
+    const stale = o.part ? [] : await findRunningRuns(o.wh, job.name);
     await recoverInterrupted(o.wh, stale.map((r) => r.run_id));
+    if (o.part) {
+      const { runId, index, of } = o.part;
+      await recoverInterrupted(o.wh, [runId], (send) => partOf(send.recipient, send.row_key, of) === index);
+    }
     if (!dryRun) {
       const reconciled = await reconcileUnknowns(o.wh, job, now());
       if (reconciled.settled + reconciled.released > 0) o.logger.info({ job: job.name, ...reconciled }, 'unknown sends settled by webhooks');
@@ -106,7 +116,8 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     try {
       const rows = segmentRows(segment, o.limit);
       const drafts = normalize(job, rows);
-      const rendered = render(job, drafts, { lastInbound: (recipients) => findLastInbound(o.wh, recipients) });
+      const ours = o.part ? keepPart(drafts, o.part) : drafts;
+      const rendered = render(job, ours, { lastInbound: (recipients) => findLastInbound(o.wh, recipients) });
       const decided = decide(rendered, {
         job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, resendsSafely: o.provider.resendsSafely ?? false, wh: o.wh, now,
       });
@@ -134,7 +145,8 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     let counts: RunCounts;
     try {
       counts = await countSends(o.wh, run.run_id);
-      await finishRun(o.wh, run.run_id, status, counts, error);
+      // A part's end is its worker's to record: the run ends with its last part (run-queue.ts).
+      if (!o.part) await finishRun(o.wh, run.run_id, status, counts, error);
     } catch (err) {
       throw new WarehouseError(`run ${run.run_id} stopped (${error ?? status}) and its end could not be recorded: ${errorMessage(err)}; ` +
         `run again with --run-key ${run.run_key} to continue it`, { cause: err });
@@ -155,6 +167,11 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
  */
 async function startOrResume(o: RunOptions, dryRun: boolean, now: Date, stale: readonly StoredRun[]): Promise<{ run: StoredRun; resumed: boolean }> {
   const { job } = o.loaded;
+  if (o.part) {
+    const planned = await findRun(o.wh, o.part.runId);
+    if (!planned) throw new WarehouseError(`run ${o.part.runId} has parts to run but no row in herald.runs; enqueue it again with POST /runs`);
+    return { run: planned, resumed: true }; // other parts (or an earlier claim of this one) may have written rows
+  }
   const existing = o.runKey !== undefined
     ? await findRunByKey(o.wh, job.name, o.runKey)
     : stale.find((r) => Boolean(r.dry_run) === dryRun);
@@ -164,6 +181,10 @@ async function startOrResume(o: RunOptions, dryRun: boolean, now: Date, stale: r
     o.logger.warn({ runs: others.map((r) => r.run_id) }, 'marked runs left running by a process that died as aborted');
   }
   if (existing) {
+    if (existing.parts != null) {
+      throw ConfigError.of('--run-key', '', `run key "${o.runKey}" belongs to a run of ${job.name} enqueued in parts (POST /runs or a schedule); its workers run it`,
+        'use another run key, or let `herald serve` / `herald worker` finish it (GET /runs/:id shows how far it is)');
+    }
     if (Boolean(existing.dry_run) !== dryRun) {
       throw ConfigError.of('--run-key', '', `run key "${o.runKey}" belongs to a ${existing.dry_run ? 'dry' : 'real'} run of ${job.name}`,
         'use another run key for this kind of run');

@@ -1,7 +1,9 @@
 /**
- * Runs inside `herald serve`, for the run API and the schedules: a run starts in the background
- * and its id is known as soon as its row exists. The same (job, run key) is one run, however many
- * times and from however many callers it is asked for.
+ * The run API's and the schedules' runs. On PostgreSQL a run is enqueued in parts (run-queue.ts)
+ * and answered at once; the claim loop of every `herald serve` and `herald worker` runs it. On
+ * DuckDB (one process) it starts in the background here and its id is known as soon as its row
+ * exists. The same (job, run key) is one run, however many times and from however many callers
+ * (and instances) it is asked for.
  */
 import type { LoadedConfig } from '../config/load.js';
 import type { SenderRegistry } from '../dispatch/senders.js';
@@ -10,11 +12,15 @@ import type { EventSink } from '../providers/provider.js';
 import type { Logger } from '../log.js';
 import { runJob, type RunSummary } from '../pipeline/run-job.js';
 import type { SegmentParams } from '../pipeline/segment.js';
+import { bindSegmentSql } from '../pipeline/segment.js';
 import { createProvider } from '../providers/registry.js';
 import { countSends, findRun, findRunByKey, type StoredRun } from '../store/runs.store.js';
 import type { RunCounts } from '../types.js';
+import { PostgresWarehouse } from '../warehouse/postgres.warehouse.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import type { JobCatalog } from './job-catalog.js';
+import { DEFAULT_PARTS } from './parts.js';
+import { enqueueRun, partStatuses, type PartStatus } from './run-queue.js';
 
 export interface RunServiceDeps {
   config: LoadedConfig;
@@ -44,6 +50,8 @@ export interface RunView {
   finished_at: Date | null;
   error: string | null;
   counts: RunCounts;
+  /** A run in parts: how many parts are in each state. */
+  parts?: Partial<Record<PartStatus, number>>;
 }
 
 /** Another run of the job holds its lock (this process or another one). */
@@ -65,10 +73,25 @@ export class RunService {
     const key = `${r.job}\u0000${r.runKey}`;
     let started = this.starting.get(key);
     if (!started) {
-      started = this.start(r).finally(() => this.starting.delete(key));
+      const { wh } = this.d;
+      started = (wh instanceof PostgresWarehouse ? this.enqueue(wh, r) : this.start(r)).finally(() => this.starting.delete(key));
       this.starting.set(key, started);
     }
     return started;
+  }
+
+  /** PostgreSQL: the run and its parts are written, and the workers take it from there. */
+  private async enqueue(wh: PostgresWarehouse, r: TriggerRequest): Promise<{ run_id: string; created: boolean }> {
+    const loaded = this.d.catalog.get(r.job);
+    bindSegmentSql(loaded, r.params); // a :param with no value is the caller's error (422), not a part's failure
+    const enqueued = await enqueueRun(wh, {
+      job: r.job, runKey: r.runKey, dryRun: r.dryRun ?? false, ...(r.params ? { params: r.params } : {}), parts: loaded.job.delivery.parts ?? DEFAULT_PARTS,
+    });
+    if ('busy' in enqueued) {
+      throw new JobBusy(`job ${r.job} has a run that has not finished (run key ${enqueued.busy.run_key}, ${enqueued.busy.run_id}); one run of a job at a time: ` +
+        'try again once it has, or GET its status');
+    }
+    return enqueued;
   }
 
   private async start(r: TriggerRequest): Promise<{ run_id: string; created: boolean }> {
@@ -116,6 +139,8 @@ export class RunService {
       run_id: run.run_id, job: run.job, run_key: run.run_key, status: run.status, dry_run: Boolean(run.dry_run),
       started_at: run.started_at, finished_at: run.finished_at, error: run.error ?? null, counts: await countSends(this.d.wh, runId),
     };
+    // In parts, a run's liveness is its parts' leases: a dead worker's part is resumed by another.
+    if (run.parts != null && this.d.wh instanceof PostgresWarehouse) return { ...view, parts: await partStatuses(this.d.wh, runId) };
     // Marked running, yet no process holds its job: its process died, or lost the warehouse
     // before it could record the end. Say so rather than `running` forever.
     // The row is read again under the lock: the run may have ended between the first read and now.

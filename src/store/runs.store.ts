@@ -1,9 +1,17 @@
-/** `herald.runs`: one row per run, created when it starts and settled with counts when it ends. */
+/**
+ * `herald.runs`: one row per run, created when it starts (or is enqueued) and settled with counts
+ * when it ends. The parts of enqueued runs are src/runs/run-queue.ts's.
+ */
 import { SEND_STATUSES, type RunCounts, type RunRecord, type SendStatus } from '../types.js';
 import { RUNS } from '../warehouse/tables.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
-export type StoredRun = RunRecord & Partial<RunCounts>;
+export type StoredRun = RunRecord & Partial<RunCounts> & {
+  /** Set on a run enqueued in parts (PostgreSQL); null on a whole run. */
+  parts?: number | null;
+  /** The segment params an enqueued run's parts bind (JSON text or object, as the engine returns it). */
+  params?: unknown;
+};
 
 export async function findRunByKey(wh: Warehouse, job: string, runKey: string): Promise<StoredRun | undefined> {
   const rows = await wh.query<StoredRun>('SELECT * FROM herald.runs WHERE job = $1 AND run_key = $2', [job, runKey]);
@@ -18,8 +26,10 @@ export async function insertRun(wh: Warehouse, run: RunRecord): Promise<void> {
   await wh.insert(RUNS, [{ ...run }]);
 }
 
+/** Whole runs of the job left `running`: alive in the process holding the job lock, or dead. */
 export async function findRunningRuns(wh: Warehouse, job: string): Promise<StoredRun[]> {
-  return wh.query<StoredRun>("SELECT * FROM herald.runs WHERE job = $1 AND status = 'running' ORDER BY started_at DESC", [job]);
+  // Runs in parts are left to their workers: a part's lease, not the job lock, says whether it lives.
+  return wh.query<StoredRun>("SELECT * FROM herald.runs WHERE job = $1 AND status = 'running' AND parts IS NULL ORDER BY started_at DESC", [job]);
 }
 
 export async function abortRuns(wh: Warehouse, runIds: readonly string[], now: Date): Promise<void> {
@@ -27,7 +37,8 @@ export async function abortRuns(wh: Warehouse, runIds: readonly string[], now: D
     ['status', 'finished_at', 'error']);
 }
 
-export async function countSends(wh: Warehouse, runId: string): Promise<RunCounts> {
+/** The run's sends by status; `wh` may be a transaction's query (src/runs/run-queue.ts). */
+export async function countSends(wh: Pick<Warehouse, 'query'>, runId: string): Promise<RunCounts> {
   const rows = await wh.query<{ status: SendStatus; n: number }>(
     'SELECT status, count(*) AS n FROM herald.sends WHERE run_id = $1 GROUP BY status', [runId]);
   const counts = Object.fromEntries(SEND_STATUSES.map((s) => [s, 0])) as RunCounts;

@@ -11,7 +11,7 @@ import { WarehouseError, errorMessage } from '../errors.js';
 import { MemoryPhases, sizeInBytes } from './duckdb.memory.js';
 import { migrationStatements, stripTrailingSemicolon } from './migrate.js';
 import type { ColumnSpec, TableSpec } from './tables.js';
-import { lastPerKey, mismatch, type HeldLock, type Row, type RowStream, type SqlValue, type Warehouse, type WriteOp } from './warehouse.js';
+import { lastPerKey, mismatch, type HeldLock, type LockOptions, type Row, type RowStream, type SqlValue, type Warehouse, type WriteOp } from './warehouse.js';
 
 const DEFAULT_MEMORY_LIMIT = '128MB';
 /** DuckDB's limit while only rows flow (duckdb.memory.ts); at 16MB ledger commits failed. */
@@ -20,7 +20,8 @@ const DEFAULT_STREAMING_LIMIT = '32MB';
 export class DuckDbWarehouse implements Warehouse {
   readonly kind = 'duckdb' as const;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly locks = new Set<string>();
+  /** Held locks by name: one exclusive holder, or any number of shared ones. */
+  private readonly locks = new Map<string, { exclusive: boolean; holders: number }>();
   private readonly staged = new Set<string>();
   private readonly memory: MemoryPhases;
 
@@ -185,13 +186,20 @@ export class DuckDbWarehouse implements Warehouse {
     return String(reader.getRows()[0]?.[0]);
   }
 
-  async tryLock(name: string): Promise<HeldLock | null> {
-    if (this.locks.has(name)) return null;
-    this.locks.add(name);
+  async tryLock(name: string, options: LockOptions = {}): Promise<HeldLock | null> {
+    const held = this.locks.get(name);
+    const shared = options.shared ?? false;
+    if (held && (!shared || held.exclusive)) return null;
+    if (held) held.holders++;
+    else this.locks.set(name, { exclusive: !shared, holders: 1 });
+    let released = false;
     return {
       lost: new AbortController().signal, // an in-process lock goes only with the process
       release: async () => {
-        this.locks.delete(name);
+        if (released) return;
+        released = true;
+        const now = this.locks.get(name);
+        if (now && --now.holders === 0) this.locks.delete(name);
       },
     };
   }

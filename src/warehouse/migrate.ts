@@ -29,6 +29,10 @@ export function migrationStatements(dialect: Dialect): string[] {
       for (const columns of table.pgIndexes ?? []) {
         statements.push(`CREATE INDEX IF NOT EXISTS ${table.name}_${columns.join('_')}_idx ON herald.${table.name} (${columns.join(', ')})`);
       }
+      // Fails on a table that already holds two rows with the same values: the error names the index.
+      for (const columns of table.pgUnique ?? []) {
+        statements.push(`CREATE UNIQUE INDEX IF NOT EXISTS ${table.name}_${columns.join('_')}_unique ON herald.${table.name} (${columns.join(', ')})`);
+      }
     }
   }
   for (const view of VIEWS) statements.push(`CREATE OR REPLACE VIEW herald.${view.name} AS ${view.sql.trim()}`);

@@ -7,10 +7,14 @@ import Cursor from 'pg-cursor';
 import { WarehouseError, errorMessage } from '../errors.js';
 import { migrationStatements, sqlType, stripTrailingSemicolon } from './migrate.js';
 import type { TableSpec } from './tables.js';
-import { lastPerKey, mismatch, type HeldLock, type Row, type RowStream, type SqlValue, type Warehouse, type WriteOp } from './warehouse.js';
+import { lastPerKey, mismatch, type HeldLock, type LockOptions, type Row, type RowStream, type SqlValue, type Warehouse, type WriteOp } from './warehouse.js';
 
 // Migrations from several processes at once would race on the catalog; this lock serializes them.
 const MIGRATION_LOCK = 7_315_004_201;
+/** A statement inside `transaction()`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are typed by each caller
+export type TransactionQuery = <T extends object = any>(sql: string, params?: readonly SqlValue[]) => Promise<T[]>;
+
 /** The text of the error an update that missed a row raises inside PostgreSQL. */
 const MISMATCH = 'herald ledger mismatch: rows matched';
 
@@ -134,7 +138,8 @@ export class PostgresWarehouse implements Warehouse {
     }
   }
 
-  async tryLock(name: string): Promise<HeldLock | null> {
+  async tryLock(name: string, options: LockOptions = {}): Promise<HeldLock | null> {
+    const mode = options.shared ? '_shared' : '';
     // A session lock needs its own connection for as long as it is held; if that connection drops
     // (a PostgreSQL restart: 57P01), the lock is gone and another process may take it.
     const client = new pg.Client({ connectionString: this.url });
@@ -146,7 +151,7 @@ export class PostgresWarehouse implements Warehouse {
     } catch (err) {
       throw new WarehouseError(`cannot connect to PostgreSQL at ${this.description}: ${errorMessage(err)}`, { cause: err });
     }
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [name]);
+    const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock${mode}(hashtextextended($1, 0)) AS locked`, [name]);
     if (!rows[0]?.locked) {
       await client.end();
       return null;
@@ -155,10 +160,31 @@ export class PostgresWarehouse implements Warehouse {
       lost: lost.signal,
       async release() {
         client.removeAllListeners('end');
-        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch(() => undefined);
+        await client.query(`SELECT pg_advisory_unlock${mode}(hashtextextended($1, 0))`, [name]).catch(() => undefined);
         await client.end().catch(() => undefined);
       },
     };
+  }
+
+  /**
+   * `work` inside one transaction on one pooled connection: committed when it resolves, rolled
+   * back when it throws. For the run queue's claims and finishes (src/runs/run-queue.ts), which
+   * need row locks (FOR UPDATE) across several statements; PostgreSQL only.
+   */
+  async transaction<T>(work: (query: TransactionQuery) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(async (sql, params = []) => (await client.query(sql, [...params])).rows);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollback: unknown) => (broken = rollback as Error));
+      throw err;
+    } finally {
+      client.release(broken); // a connection that cannot roll back is discarded
+    }
   }
 
   async close(): Promise<void> {

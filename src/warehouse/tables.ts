@@ -19,6 +19,8 @@ export interface TableSpec {
   key: string;
   /** Extra PostgreSQL indexes, as column lists. DuckDB scans instead (indexes cost it memory). */
   pgIndexes?: readonly (readonly string[])[];
+  /** PostgreSQL unique constraints (as unique indexes), for ON CONFLICT on them. */
+  pgUnique?: readonly (readonly string[])[];
 }
 
 const col = (name: string, type: ColumnType, notNull = false): ColumnSpec => ({ name, type, notNull });
@@ -34,8 +36,29 @@ export const RUNS: TableSpec = {
     col('unknown', 'integer'), col('error', 'text'),
     // Appended later (migrate.ts adds missing columns to existing tables, at the end).
     col('pending', 'integer'), col('in_flight', 'integer'),
+    // A run planned into parts (POST /runs and schedules on PostgreSQL): how many, and the
+    // segment params its workers bind. Null for a run made whole by `herald run`.
+    col('parts', 'integer'), col('params', 'json'),
   ],
   pgIndexes: [['job', 'run_key']],
+  // One run per (job, run key) whichever instance is asked: enqueueing is INSERT … ON CONFLICT.
+  pgUnique: [['job', 'run_key']],
+};
+
+/**
+ * One row per part of a run planned into parts (src/runs/run-queue.ts). A part is claimed by one
+ * worker at a time for a lease it renews; a lease that runs out lets another worker resume it.
+ */
+export const RUN_PARTS: TableSpec = {
+  name: 'run_parts',
+  key: 'part_id',
+  columns: [
+    col('part_id', 'text', true), col('run_id', 'text', true), col('part', 'integer', true), col('parts', 'integer', true),
+    // queued | running | succeeded | failed | aborted
+    col('status', 'text', true), col('claimed_by', 'text'), col('lease_until', 'timestamptz'), col('attempts', 'integer', true),
+    col('started_at', 'timestamptz'), col('finished_at', 'timestamptz'), col('error', 'text'),
+  ],
+  pgIndexes: [['run_id'], ['status', 'lease_until']],
 };
 
 export const SENDS: TableSpec = {
@@ -74,7 +97,7 @@ export const SUPPRESSIONS: TableSpec = {
   columns: [col('recipient', 'text', true), col('reason', 'text', true), col('source_event_id', 'text'), col('created_at', 'timestamptz', true)],
 };
 
-export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS] as const;
+export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS, RUN_PARTS] as const;
 
 /**
  * Views over the tables; portable SQL that both engines accept. Columns are only ever appended

@@ -27,10 +27,14 @@ export type WriteOp =
   | { insert: TableSpec; rows: readonly Row[]; ignoreDuplicates?: boolean }
   | { update: TableSpec; rows: readonly Row[]; columns: readonly string[]; recentOn?: string };
 
-/** An exclusive lock held until released; `lost` fires if it goes away underneath (a dropped connection). */
+/** A lock held until released; `lost` fires if it goes away underneath (a dropped connection). */
 export interface HeldLock {
   release(): Promise<void>;
   readonly lost: AbortSignal;
+}
+
+export interface LockOptions {
+  shared?: boolean;
 }
 
 export interface Warehouse {
@@ -60,11 +64,13 @@ export interface Warehouse {
   /** `write` of one update. */
   update(table: TableSpec, rows: readonly Row[], columns: readonly string[], options?: { recentOn?: string }): Promise<void>;
   /**
-   * Holds an exclusive lock on `name`, or returns null when another holder has it. PostgreSQL: a
-   * session advisory lock on a connection of its own (lost when that connection drops); DuckDB:
-   * in-process (the file lock already keeps other processes out).
+   * Holds a lock on `name`, or returns null when another holder has it: exclusive, or with
+   * `shared` one that other shared holders may hold at once (the parts of a run) while an
+   * exclusive holder (a CLI run of the job) excludes them all. PostgreSQL: a session advisory
+   * lock on a connection of its own (lost when that connection drops); DuckDB: in-process (the
+   * file lock already keeps other processes out).
    */
-  tryLock(name: string): Promise<HeldLock | null>;
+  tryLock(name: string, options?: LockOptions): Promise<HeldLock | null>;
   close(): Promise<void>;
 }
 

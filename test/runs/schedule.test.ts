@@ -12,6 +12,8 @@ import { eventSink } from '../../src/events/event.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { JobCatalog } from '../../src/runs/job-catalog.js';
 import { JobBusy, RunService } from '../../src/runs/run-service.js';
+import { configuredProviders, PartWorker } from '../../src/runs/part-worker.js';
+import type { PostgresWarehouse } from '../../src/warehouse/postgres.warehouse.js';
 import { startSchedules } from '../../src/runs/scheduler.js';
 import { openWarehouse } from '../../src/warehouse/open.js';
 import { freshPgUrl } from '../helpers/pg.js';
@@ -63,9 +65,9 @@ describe('schedules', () => {
   });
 });
 
-describe('one run of a job at a time, across processes (PostgreSQL advisory lock)', () => {
+describe('one run of a job at a time, across processes (PostgreSQL: one unfinished run per job in the queue)', () => {
   // PGlite serves one session, in which advisory locks never conflict: this needs a real server.
-  it.runIf(inject('pgKind') === 'server')('a second process asking for the same job while it runs gets JobBusy', async () => {
+  it.runIf(inject('pgKind') === 'server')('a second process asking for another run of the job while one is unfinished gets JobBusy', async () => {
     const pg = await freshPgUrl();
     const dir = jobsDir(60);
     const [a, b] = [await openWarehouse(pg.url), await openWarehouse(pg.url)];
@@ -75,18 +77,28 @@ describe('one run of a job at a time, across processes (PostgreSQL advisory lock
       config, wh, catalog: new JobCatalog(dir, {}), senders: new SenderRegistry(), events: eventSink(() => wh).land, logger: silentLogger, stop: stop.signal,
     });
     const [first, second] = [service(a), service(b)];
+    // On PostgreSQL the run API enqueues; this worker runs what it enqueued.
+    const worker = new PartWorker({ wh: a as PostgresWarehouse, jobs: new JobCatalog(dir, {}), providerFor: configuredProviders(config, eventSink(() => a).land),
+      senders: new SenderRegistry(), logger: silentLogger, stop: stop.signal, pollMs: 20 });
+    const ended = async (runId: string) => {
+      while (['queued', 'running'].includes((await first.view(runId))!.status)) await new Promise((r) => setTimeout(r, 20));
+    };
     try {
       const started = await first.trigger({ job: 'welcome_api', runKey: 'one' });
       expect(started.created).toBe(true);
       await expect(second.trigger({ job: 'welcome_api', runKey: 'two' })).rejects.toBeInstanceOf(JobBusy);
-      await first.idle();
+      worker.start();
+      await ended(started.run_id);
       // Once the first has finished, the second may run.
-      expect((await second.trigger({ job: 'welcome_api', runKey: 'two' })).created).toBe(true);
-      await second.idle();
+      const next = await second.trigger({ job: 'welcome_api', runKey: 'two' });
+      expect(next.created).toBe(true);
+      await ended(next.run_id);
       expect(await a.query<{ run_key: string; status: string }>('SELECT run_key, status FROM herald.runs ORDER BY started_at')).toEqual([
         { run_key: 'one', status: 'succeeded' }, { run_key: 'two', status: 'succeeded' },
       ]);
     } finally {
+      stop.abort();
+      await worker.idle();
       await a.close();
       await b.close();
       await pg.cleanup();
