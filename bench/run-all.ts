@@ -90,6 +90,8 @@ await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 
   console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
 }
 
+results.push(...(await (await import('./workers.js')).benchWorkers(quick ? 1_000 : 4_000, quick ? 1 : 3))); // scale-out: 1, 2, 4 worker processes, ~2 minutes
+
 printTable(results);
 writeResults(results, { machine, total_s: Math.round((performance.now() - started) / 1000) });
 console.error(`results: ${RESULTS_FILE}`);
