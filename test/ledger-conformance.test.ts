@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerMismatchError } from '../src/errors.js';
 import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
+import { reconcileUnknowns } from '../src/pipeline/land.js';
 import { runJob, type RunOptions } from '../src/pipeline/run-job.js';
 import type { SendOutcome } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
@@ -168,6 +169,20 @@ describe.each(ENGINES)('the ledger on $name', (engine) => {
     const summary = await run(freshJob(6, { concurrency: 1 }), provider);
     expect(summary.status).toBe('succeeded');
     expect(summary.counts).toMatchObject({ failed: 1, accepted: 5 });
+  });
+
+  it('a part of a run settles only its own recipients\' unknowns', async () => {
+    const loaded = freshJob(3, { concurrency: 1 });
+    const first = await run(loaded, new ScriptedProvider(() => ({ kind: 'unknown', detail: 'UND_ERR_HEADERS_TIMEOUT after the request was written' })));
+    const rows = await wh.query<{ row_key: string; send_id: string }>('SELECT row_key, send_id FROM herald.sends WHERE run_id = $1 ORDER BY row_key', [first.run_id]);
+    await wh.insert(EVENTS, rows.map((r, i) => ({
+      event_id: `part-${first.run_id}-${i}`, provider: 'sandbox', event_type: 'delivered', provider_message_id: `wamid.part${i}`, recipient: null,
+      occurred_at: new Date(), received_at: new Date(), error_code: null, error_detail: null, pricing_category: null, payload: {}, send_id: r.send_id,
+    })));
+    const mine = (send: { recipient: string | null }) => send.recipient === phone(0);
+    expect(await reconcileUnknowns(wh, loaded.job, new Date(), mine)).toEqual({ settled: 1, released: 0 });
+    expect(await fates(first.run_id)).toEqual(['k0 accepted/settled_by_webhook', 'k1 unknown/outcome_unknown', 'k2 unknown/outcome_unknown']);
+    expect(await reconcileUnknowns(wh, loaded.job, new Date())).toEqual({ settled: 2, released: 0 });
   });
 
   it('unknown outcomes are settled by webhooks carrying the send id; a send no webhook ever mentioned is sent by the next run', async () => {

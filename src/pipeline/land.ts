@@ -162,7 +162,13 @@ const INTERRUPTED = "UPDATE herald.sends SET status = 'unknown', reason = 'outco
  * Runs whose process died: their in-flight sends may or may not have reached the provider. With
  * `only`, just the sends it picks (a part of a run whose worker died; the other parts run on).
  */
-export async function recoverInterrupted(wh: Warehouse, runIds: readonly string[], only?: (send: { recipient: string | null; row_key: string }) => boolean): Promise<void> {
+/** What says which part of a run a send belongs to (runs/parts.ts). */
+export interface PartKey {
+  recipient: string | null;
+  row_key: string;
+}
+
+export async function recoverInterrupted(wh: Warehouse, runIds: readonly string[], only?: (send: PartKey) => boolean): Promise<void> {
   if (runIds.length === 0) return;
   if (!only) {
     await wh.query(`${INTERRUPTED}WHERE run_id IN (SELECT unnest($1::text[])) AND status = 'in_flight'`, [runIds]);
@@ -182,13 +188,14 @@ const ECHOES_SEND_ID = ['meta', 'sandbox'];
  * id means the provider took it (a `failed` one, that it failed). A Meta send with no event at all
  * `unknown_resend_after` after its request started, while the sender's later accepted sends got theirs, was
  * never accepted: it goes back to `pending`, and the next run (or the resumed one) sends it.
- * Returns how many rows changed.
+ * `only` keeps a part of a run to its own recipients: a row released to `pending` after its own
+ * part had passed it would wait for the next run. Returns how many rows changed.
  */
-export async function reconcileUnknowns(wh: Warehouse, job: Job, now: Date): Promise<{ settled: number; released: number }> {
-  const seen = await wh.query<{ send_id: string; created_at: Date | string; event_type: string; provider_message_id: string | null; error_code: string | null; error_detail: string | null; occurred_at: Date | string | null }>(
-    'SELECT s.send_id, s.created_at, e.event_type, e.provider_message_id, e.error_code, e.error_detail, e.occurred_at ' +
+export async function reconcileUnknowns(wh: Warehouse, job: Job, now: Date, only: (send: PartKey) => boolean = () => true): Promise<{ settled: number; released: number }> {
+  const seen = (await wh.query<PartKey & { send_id: string; created_at: Date | string; event_type: string; provider_message_id: string | null; error_code: string | null; error_detail: string | null; occurred_at: Date | string | null }>(
+    'SELECT s.send_id, s.recipient, s.row_key, s.created_at, e.event_type, e.provider_message_id, e.error_code, e.error_detail, e.occurred_at ' +
     "FROM herald.sends s JOIN herald.events e ON e.send_id = s.send_id WHERE s.job = $1 AND s.status = 'unknown' " +
-    "AND e.event_type IN ('sent', 'delivered', 'read', 'failed')", [job.name]);
+    "AND e.event_type IN ('sent', 'delivered', 'read', 'failed')", [job.name])).filter(only);
   const bySend = new Map<string, Row>();
   for (const e of seen) {
     const taken = e.event_type !== 'failed';
@@ -206,15 +213,15 @@ export async function reconcileUnknowns(wh: Warehouse, job: Job, now: Date): Pro
   await wh.update(SENDS, settled, ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'sent_at', 'not_before'], { recentOn: 'created_at' });
 
   const cutoff = new Date(now.getTime() - durationMs(job.delivery.unknown_resend_after));
-  const silent = await wh.query<{ send_id: string; created_at: Date | string }>(
-    "SELECT s.send_id, s.created_at FROM herald.sends s WHERE s.job = $1 AND s.status = 'unknown' AND coalesce(s.sent_at, s.created_at) <= $2 " +
+  const silent = (await wh.query<PartKey & { send_id: string; created_at: Date | string }>(
+    "SELECT s.send_id, s.recipient, s.row_key, s.created_at FROM herald.sends s WHERE s.job = $1 AND s.status = 'unknown' AND coalesce(s.sent_at, s.created_at) <= $2 " +
     'AND s.provider IN (SELECT unnest($3::text[])) ' +
     'AND NOT EXISTS (SELECT 1 FROM herald.events e WHERE e.send_id = s.send_id) ' +
     'AND EXISTS (SELECT 1 FROM herald.sends l JOIN herald.events e ON e.provider_message_id = l.provider_message_id ' +
     "  WHERE l.provider = s.provider AND l.sender = s.sender AND l.status = 'accepted' AND l.sent_at > coalesce(s.sent_at, s.created_at))",
-    [job.name, cutoff, ECHOES_SEND_ID]);
-  await wh.update(SENDS, silent.map((s) => ({
-    ...s, status: 'pending', reason: 'never_accepted',
+    [job.name, cutoff, ECHOES_SEND_ID])).filter(only);
+  await wh.update(SENDS, silent.map(({ send_id, created_at }) => ({
+    send_id, created_at, status: 'pending', reason: 'never_accepted',
     error_detail: `no webhook for this send ${job.delivery.unknown_resend_after} after it started, while later sends from the sender got theirs: the provider never took it`,
   })), ['status', 'reason', 'error_detail'], { recentOn: 'created_at' });
   return { settled: settled.length, released: silent.length };

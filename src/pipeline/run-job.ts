@@ -19,7 +19,7 @@ import { isConnectionLoss, type HeldLock, type Warehouse } from '../warehouse/wa
 import { decide } from './decide.js';
 import { dispatch } from './dispatch.js';
 import { newRunId } from './identity.js';
-import { Ledger, reconcileUnknowns, recoverInterrupted, type Tally } from './land.js';
+import { Ledger, reconcileUnknowns, recoverInterrupted, type PartKey, type Tally } from './land.js';
 import { normalize } from './normalize.js';
 import { render } from './render.js';
 import { countSegment, openSegment, segmentRows, type SegmentParams } from './segment.js';
@@ -90,12 +90,10 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     // died. Holding a part's claim, so do the part's own rows still in flight.
     const stale = o.part ? [] : await findRunningRuns(o.wh, job.name);
     await recoverInterrupted(o.wh, stale.map((r) => r.run_id));
-    if (o.part) {
-      const { runId, index, of } = o.part;
-      await recoverInterrupted(o.wh, [runId], (send) => partOf(send.recipient, send.row_key, of) === index);
-    }
+    const ours = o.part ? (send: PartKey) => partOf(send.recipient, send.row_key, o.part!.of) === o.part!.index : undefined;
+    if (o.part) await recoverInterrupted(o.wh, [o.part.runId], ours);
     if (!dryRun) {
-      const reconciled = await reconcileUnknowns(o.wh, job, now());
+      const reconciled = await reconcileUnknowns(o.wh, job, now(), ours);
       if (reconciled.settled + reconciled.released > 0) o.logger.info({ job: job.name, ...reconciled }, 'unknown sends settled by webhooks');
     }
     const { run, resumed } = await startOrResume(o, dryRun, now(), stale);
