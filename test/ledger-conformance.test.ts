@@ -171,6 +171,17 @@ describe.each(ENGINES)('the ledger on $name', (engine) => {
     expect(summary.counts).toMatchObject({ failed: 1, accepted: 5 });
   });
 
+  it('another run\'s send still in flight blocks its recipient, as an unknown one does', async () => {
+    const loaded = freshJob(3, { concurrency: 1 });
+    const first = await run(loaded, new ScriptedProvider(accepted));
+    // As a part of another run that lost its lock leaves it while it settles, or a dead part until it is resumed.
+    await wh.query("UPDATE herald.sends SET status = 'in_flight' WHERE run_id = $1 AND row_key = 'k0'", [first.run_id]);
+    await wh.query("UPDATE herald.sends SET status = 'pending' WHERE run_id = $1 AND row_key = 'k1'", [first.run_id]);
+    const next = new ScriptedProvider(accepted);
+    await run(loaded, next);
+    expect(next.calls.map((c) => c.recipient)).toEqual([phone(1)]);
+  });
+
   it('a part of a run settles only its own recipients\' unknowns', async () => {
     const loaded = freshJob(3, { concurrency: 1 });
     const first = await run(loaded, new ScriptedProvider(() => ({ kind: 'unknown', detail: 'UND_ERR_HEADERS_TIMEOUT after the request was written' })));

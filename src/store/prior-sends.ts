@@ -4,6 +4,10 @@
  * their `not_before` (a permanent failure, a deferral). Looking them up per batch instead scanned
  * the whole of herald.sends for every 2,048 rows on DuckDB (quadratic in the job's history). The
  * job lock keeps other runs of the job from adding keys while this one runs.
+ *
+ * Another run's `in_flight` row counts as unknown: its request may be on its way. A run in parts
+ * (runs/parts.ts) leaves a dead part's rows in flight until a worker resumes that part, and a part
+ * that lost its lock settles what it has in flight while the next holder of the lock starts.
  */
 import { StringHashSet } from '../util/compact-set.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -24,12 +28,12 @@ export async function loadPriorSends(wh: Warehouse, job: string, runId: string, 
   let size = 0;
   const stream = await wh.stream(
     'SELECT idempotency_key, status FROM herald.sends WHERE job = $1 AND run_id <> $2 AND (' +
-    "(status IN ('accepted', 'unknown') AND ($3::timestamptz IS NULL OR coalesce(sent_at, created_at) >= $3::timestamptz)) " +
+    "(status IN ('accepted', 'unknown', 'in_flight') AND ($3::timestamptz IS NULL OR coalesce(sent_at, created_at) >= $3::timestamptz)) " +
     "OR (status IN ('failed', 'deferred') AND not_before > $4::timestamptz))",
     [job, runId, since, now]);
   for await (const rows of stream.chunks) {
     for (const r of rows) {
-      sets.get(r.status as PriorBlock)!.add(r.idempotency_key as string);
+      sets.get(r.status === 'in_flight' ? 'unknown' : r.status as PriorBlock)!.add(r.idempotency_key as string);
       size++;
     }
   }
