@@ -160,7 +160,8 @@ export class ApiRunner implements Runner {
       try {
         const r = await this.call('GET', `/runs/${runId}`);
         const view = r.json as RunView;
-        if (r.status === 200 && view.status !== 'running') return { ended: 'finished', status: view.status, ...(view.counts ? { counts: view.counts } : {}), ...(view.error ? { detail: view.error } : {}) };
+        // queued: waiting for a worker to claim its parts (PostgreSQL), as much under way as running.
+        if (r.status === 200 && view.status !== 'running' && view.status !== 'queued') return { ended: 'finished', status: view.status, ...(view.counts ? { counts: view.counts } : {}), ...(view.error ? { detail: view.error } : {}) };
         const now = `${JSON.stringify(view.counts ?? null)} ${this.o.progress()}`;
         if (now !== signature) [signature, lastChange] = [now, Date.now()];
       } catch {
