@@ -151,19 +151,37 @@ export class PartWorker {
     return elsewhere ? { end: 'released', error } : { end: 'aborted', error, abortRun: true };
   }
 
+  /**
+   * Records the part's end. While the warehouse is away (a PostgreSQL restart) it tries again
+   * every second for up to a lease: a part released within that time is claimed again at once,
+   * instead of waiting for its lease to run out.
+   */
   private async record(claim: ClaimedPart, ending: PartEnding): Promise<void> {
+    const giveUpAt = performance.now() + this.leaseMs;
     try {
-      const { recorded, runEnded } = await finishPart(this.o.wh, claim, this.id, ending);
-      if (!recorded) this.o.logger.warn({ worker: this.id, part_id: claim.part_id }, 'the part was claimed by another worker meanwhile; its end is theirs to record');
-      if (runEnded) this.o.logger.info({ run_id: claim.run_id, status: runEnded }, 'run finished (its last part ended here)');
-    } catch (err) {
-      // Its lease runs out and another worker resumes the part.
-      this.o.logger.error({ worker: this.id, part_id: claim.part_id, err: errorMessage(err) }, 'could not record the end of a part');
+      for (;;) {
+        try {
+          const { recorded, runEnded } = await finishPart(this.o.wh, claim, this.id, ending);
+          if (!recorded) this.o.logger.warn({ worker: this.id, part_id: claim.part_id }, 'the part was claimed by another worker meanwhile; its end is theirs to record');
+          if (runEnded) this.o.logger.info({ run_id: claim.run_id, status: runEnded }, 'run finished (its last part ended here)');
+          return;
+        } catch (err) {
+          if (!isConnectionLoss(err) || performance.now() > giveUpAt) {
+            // Its lease runs out and another worker resumes the part.
+            this.o.logger.error({ worker: this.id, part_id: claim.part_id, err: errorMessage(err) }, 'could not record the end of a part');
+            return;
+          }
+          await new Promise((r) => setTimeout(r, RECORD_RETRY_MS));
+        }
+      }
     } finally {
       await claim.lock.release();
     }
   }
 }
+
+/** How often the end of a part is written again while the warehouse is away. */
+const RECORD_RETRY_MS = 1000;
 
 /** Providers as the config makes them, their events landed by `events`: what serve and worker pass. */
 export function configuredProviders(config: LoadedConfig, events: EventSink): (loaded: LoadedJob) => Provider {
