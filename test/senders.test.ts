@@ -255,4 +255,17 @@ describe.runIf(inject('pgKind') === 'server')('across processes through the Post
     expect(b.arrivals[0]!).toBeGreaterThan(a.arrivals.at(-1)!);
     expect(densest([...a.arrivals, ...b.arrivals])).toBeLessThanOrEqual(40);
   });
+
+  it('a lease lost with its connection stops the runs under it; the next run takes the lease again', async () => {
+    const senders = new SenderRegistry();
+    const provider = new StampingProvider(40);
+    const first = await senders.open({ provider, sender: SENDER, wh: whs[0]! });
+    // The advisory lock's connection goes, as in a PostgreSQL restart.
+    await whs[1]!.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(first.lost.aborted).toBe(true);
+    await first.close();
+    const summary = await runJob({ loaded: loadedJob(5, { concurrency: 2 }, 'lease_again'), wh: whs[0]!, provider, senders, logger: silentLogger });
+    expect(summary).toMatchObject({ status: 'succeeded', counts: expect.objectContaining({ accepted: 5 }) });
+  });
 });

@@ -170,7 +170,13 @@ export class SenderRegistry {
         const held = await wh.tryLock(name);
         if (held) {
           s.lease = held;
-          held.lost.addEventListener('abort', () => s.lost.abort(new Error(`the lease on sender ${key.replace('\u0000', ' ')} was lost (the warehouse connection dropped); rows not sent stay pending`)), { once: true });
+          held.lost.addEventListener('abort', () => {
+            // The runs pacing under this lease stop; the next run takes the lease again.
+            s.lost.abort(new Error(`the lease on sender ${key.replace('\u0000', ' ')} was lost (the warehouse connection dropped); rows not sent stay pending`));
+            s.lost = new AbortController();
+            s.lease = null;
+            s.leaseTaken = null;
+          }, { once: true });
           return held;
         }
         if (!said) this.o.logger?.info({ sender: key.replace('\u0000', ' ') }, 'another process is sending from this sender: waiting for its lease');
