@@ -74,7 +74,7 @@ async function slidingLog(url: string, run: number): Promise<WindowRun> {
   try {
     for (const p of pacing) await p.ready();
     const key = `herald-bench-log-${process.pid}-${run}:sender:{meta:bench}`;
-    return await drive(pacing.map((p) => () => p.grant(key, CAP, 1000 + DEFAULT_ARRIVAL_MARGIN_MS)));
+    return await drive(pacing.map((p) => () => p.grant(key, CAP, 1000 + DEFAULT_ARRIVAL_MARGIN_MS, p.nextMember())));
   } finally {
     for (const p of pacing) await p.close();
   }

@@ -7,7 +7,7 @@
  * never more than the cap itself); a start then needs a place in the shared window, which one Lua
  * script grants atomically against Redis's own clock (no process's clock matters). A sliding log
  * (a sorted set of grant times) rather than rate-limiter-flexible's Redis limiter: that one counts
- * fixed windows, which let twice the cap through across a window's edge (bench/sender-pacing.ts).
+ * fixed windows, which let twice the cap through across a window's edge (bench/redis-window.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -44,6 +44,18 @@ local oldest = redis.call('ZRANGE', KEYS[1], count - cap, count - cap, 'WITHSCOR
 return math.max(1, tonumber(oldest[2]) + window - now + 1)
 `;
 
+/**
+ * KEYS: window. ARGV: member. A granted start, stamped again when it really starts (after the
+ * ledger's in-flight write): the window must count starts, and that write can take 100 ms and more.
+ */
+const RESTAMP_SCRIPT = `
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+end
+return 0
+`;
+
 /** KEYS: the recipient's theoretical arrival time. ARGV: interval ms, burst. Answers ms to wait. */
 const PAIR_SCRIPT = `
 local t = redis.call('TIME')
@@ -58,6 +70,7 @@ return math.max(0, tat - (tonumber(ARGV[2]) - 1) * interval - now)
 interface PacingCommands {
   heraldWindow(window: string, pause: string, slowed: string, cap: number, windowMs: number, member: string, pauseMs: number): Promise<number>;
   heraldPair(key: string, intervalMs: number, burst: number): Promise<number>;
+  heraldRestamp(window: string, member: string): Promise<number>;
 }
 
 export class RedisPacing {
@@ -72,6 +85,7 @@ export class RedisPacing {
     this.redis.on('error', () => undefined); // surfaced by the commands that fail
     this.redis.defineCommand('heraldWindow', { numberOfKeys: 3, lua: WINDOW_SCRIPT });
     this.redis.defineCommand('heraldPair', { numberOfKeys: 1, lua: PAIR_SCRIPT });
+    this.redis.defineCommand('heraldRestamp', { numberOfKeys: 1, lua: RESTAMP_SCRIPT });
   }
 
   /** Connects, or says which URL could not be reached. */
@@ -93,9 +107,19 @@ export class RedisPacing {
     return { reserve: (recipient) => this.call(() => this.redis.heraldPair(`${base}${recipient}`, PAIR_INTERVAL_MS, PAIR_BURST)) };
   }
 
-  /** 0 when granted, else ms until a grant could succeed. */
-  grant(key: string, cap: number, windowMs: number): Promise<number> {
-    return this.call(() => this.redis.heraldWindow(`${key}:window`, `${key}:pause`, `${key}:slowed`, cap, windowMs, `${this.process}:${++this.seq}`, 0));
+  /** A name for the next grant, unique across processes. */
+  nextMember(): string {
+    return `${this.process}:${++this.seq}`;
+  }
+
+  /** 0 when `member` is granted, else ms until a grant could succeed. */
+  grant(key: string, cap: number, windowMs: number, member: string): Promise<number> {
+    return this.call(() => this.redis.heraldWindow(`${key}:window`, `${key}:pause`, `${key}:slowed`, cap, windowMs, member, 0));
+  }
+
+  /** The granted `member` really started now. */
+  restamp(key: string, member: string): Promise<number> {
+    return this.call(() => this.redis.heraldRestamp(`${key}:window`, member));
   }
 
   pause(key: string, ms: number): Promise<number> {
@@ -132,7 +156,7 @@ export class RedisPacing {
  */
 class RedisWindowLimiter implements RateLimiter {
   private readonly local: SlidingWindowLimiter;
-  private readonly waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private readonly waiting: { member: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private granting = false;
 
   constructor(private readonly redis: RedisPacing, private readonly key: string, rate: number, private readonly windowMs: number) {
@@ -164,11 +188,15 @@ class RedisWindowLimiter implements RateLimiter {
 
   scheduleStart<T>(task: (started: () => void) => Promise<T>): Promise<T> {
     return this.local.scheduleStart(async (started) => {
+      const member = this.redis.nextMember();
       await new Promise<void>((resolve, reject) => {
-        this.waiting.push({ resolve, reject });
+        this.waiting.push({ member, resolve, reject });
         void this.grantAll();
       });
-      return task(started);
+      return task(() => {
+        started();
+        this.redis.restamp(this.key, member).catch(() => undefined); // the grant's own stamp stands
+      });
     });
   }
 
@@ -191,7 +219,7 @@ class RedisWindowLimiter implements RateLimiter {
         let wait: number;
         try {
           const { cap, windowMs } = windowFor(this.local.currentRate, this.windowMs);
-          wait = await this.redis.grant(this.key, cap, Math.ceil(windowMs));
+          wait = await this.redis.grant(this.key, cap, Math.ceil(windowMs), this.waiting[0]!.member);
         } catch (err) {
           for (const w of this.waiting.splice(0)) w.reject(err);
           return;
