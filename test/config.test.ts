@@ -287,7 +287,7 @@ describe('loadConfig', () => {
         providers: {
           sandbox: { seed: 42, permanent_failure_ratio: 0.02, transient_failure_ratio: 0.03, latency_ms: 2, max_event_delay_ms: 1500, rate_per_second: 200 },
           meta: { base_url: 'https://graph.facebook.com', graph_version: 'v24.0', rate_per_second: 80 },
-          infobip: { rate_per_second: 100, batch_size: 50, batch_linger_ms: 10, timeout_ms: 15000 },
+          infobip: { rate_per_second: 100, batch_size: 50, batch_linger_ms: 2, timeout_ms: 15000 },
           ada: {
             base_url: 'https://bizmsgapi.ada-asia.com/prod', rate_per_second: 5, send_path: '/message', platform: 'WA', message_id_path: 'messageId',
             error_code_path: 'code', template_name_field: 'templateName', template_lang_field: 'templateLang', template_data_field: 'templateData', timeout_ms: 15000,

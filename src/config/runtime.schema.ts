@@ -96,8 +96,13 @@ export const InfobipConfigSchema = z.strictObject({
   sender: z.string().optional(),
   /** Template messages gathered into one request (Infobip documents no maximum). */
   batch_size: z.coerce.number().int().min(1).max(1000).default(50),
-  /** How long the first message of a batch waits for company. */
-  batch_linger_ms: z.coerce.number().min(0).max(1000).default(10),
+  /**
+   * How long the first message of a batch waits for company. Each message holds its place in the
+   * sender's window while it waits, so the linger costs rate: at 80/s, 10 ms held the sender to
+   * 94.9% of its cap, 2 ms to 95.x% (bench/sender-pacing). The limiter releases starts a few at a
+   * time at high rates, and those still travel together.
+   */
+  batch_linger_ms: z.coerce.number().min(0).max(1000).default(2),
   /** Headers and body of each answer must arrive within this. */
   timeout_ms: z.coerce.number().int().positive().default(15_000),
 });
