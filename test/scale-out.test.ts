@@ -126,12 +126,16 @@ describe.runIf(realServer)('scale-out on PostgreSQL', () => {
     const hung: ((o: SendOutcome) => void)[] = [];
     const doomed = new ScriptedProvider((msg, i) => (i < 10 ? accepted(msg) : new Promise<SendOutcome>((resolve) => hung.push(resolve))));
     const stopA = new AbortController();
-    const a = new PartWorker({ wh: await pool('doomed'), jobs: only(loaded), providerFor: () => doomed, senders: new SenderRegistry(), logger: silentLogger, stop: stopA.signal, ...FAST });
+    const doomedWh = await pool('doomed');
+    const a = new PartWorker({ wh: doomedWh, jobs: only(loaded), providerFor: () => doomed, senders: new SenderRegistry(), logger: silentLogger, stop: stopA.signal, ...FAST });
     a.start();
     await until('the doomed worker to have sends out on all its parts', () => hung.length >= 8);
 
     // kill -9, as PostgreSQL sees it: the worker's connections (pool, part and job locks) drop and its heartbeat stops.
     await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'doomed'");
+    // A killed process claims nothing again: its pool takes no new connections (a lingering
+    // claim loop here would reconnect and take parts back before the survivor on a loaded machine).
+    void doomedWh.close().catch(() => undefined);
 
     const survivor = new ScriptedProvider(accepted);
     const stopB = new AbortController();
