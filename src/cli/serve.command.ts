@@ -20,6 +20,7 @@ import { runRoutes } from '../server/runs.routes.js';
 import { startServe } from '../server/serve.js';
 import { openWarehouse } from '../warehouse/open.js';
 import { PostgresWarehouse } from '../warehouse/postgres.warehouse.js';
+import { partLeaseMs } from './worker.command.js';
 
 export async function serveCommand(positionals: string[], flags: Record<string, unknown>): Promise<number> {
   if (positionals.length > 0) throw ConfigError.of('herald serve', '', `unexpected argument "${positionals[0]}"`, 'herald serve [--port N] [--jobs DIR]');
@@ -29,6 +30,7 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw ConfigError.of('--port', '', `"${String(flags.port)}" is not a port (0-65535)`);
   }
   const jobsDir = typeof flags.jobs === 'string' ? flags.jobs : (process.env.HERALD_JOBS_DIR ?? 'jobs');
+  const leaseMs = partLeaseMs();
   const loaded = loadConfig();
   const logger = createLogger();
   const wh = await openWarehouse(warehouseUrl(loaded, 'default'));
@@ -50,7 +52,7 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
     throw err;
   }
   const worker = wh instanceof PostgresWarehouse
-    ? new PartWorker({ wh, jobs: catalog, providerFor: configuredProviders(loaded, events.land), senders, logger, stop: stop.signal })
+    ? new PartWorker({ wh, jobs: catalog, providerFor: configuredProviders(loaded, events.land), senders, logger, stop: stop.signal, leaseMs })
     : null;
   worker?.start();
   const schedules = startSchedules(catalog, service, logger);

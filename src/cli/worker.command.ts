@@ -19,6 +19,7 @@ export async function workerCommand(positionals: string[], flags: Record<string,
   const jobsDir = typeof flags.jobs === 'string' ? flags.jobs : (process.env.HERALD_JOBS_DIR ?? 'jobs');
   const maxParts = flags.parts === undefined ? undefined : Number(flags.parts);
   if (maxParts !== undefined && (!Number.isInteger(maxParts) || maxParts < 1)) throw ConfigError.of('--parts', '', `"${String(flags.parts)}" is not a positive whole number`, 'herald worker --parts 4');
+  const leaseMs = partLeaseMs();
   const loaded = loadConfig();
   const logger = createLogger();
   const wh = await openWarehouse(warehouseUrl(loaded, 'default'));
@@ -30,7 +31,7 @@ export async function workerCommand(positionals: string[], flags: Record<string,
   const stop = new AbortController();
   const events = eventSink(() => wh);
   const senders = createSenders(process.env, logger);
-  const worker = new PartWorker({ wh, jobs: new JobCatalog(jobsDir), providerFor: configuredProviders(loaded, events.land), senders, logger, stop: stop.signal,
+  const worker = new PartWorker({ wh, jobs: new JobCatalog(jobsDir), providerFor: configuredProviders(loaded, events.land), senders, logger, stop: stop.signal, leaseMs,
     ...(maxParts ? { maxParts } : {}) });
   worker.start();
   logger.info({ worker: worker.id, warehouse: wh.description, jobs: jobsDir }, 'herald worker claiming parts');
@@ -49,4 +50,18 @@ export async function workerCommand(positionals: string[], flags: Record<string,
     await wh.close();
   }
   return 0;
+}
+
+/**
+ * `HERALD_PART_LEASE_MS`: how long a part's claim lasts unrenewed (30000), for serve and worker; the
+ * heartbeat renews it every third of that. A killed worker's parts are resumed once it runs out.
+ */
+export function partLeaseMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.HERALD_PART_LEASE_MS;
+  if (raw === undefined || raw.trim() === '') return 30_000;
+  const ms = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(ms) || ms < 1000) {
+    throw ConfigError.of('HERALD_PART_LEASE_MS', '', `"${raw}" is not a whole number of milliseconds of at least 1000`, 'HERALD_PART_LEASE_MS=30000 (the default), or unset it');
+  }
+  return ms;
 }
