@@ -120,7 +120,9 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
         job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, resendsSafely: o.provider.resendsSafely ?? false, wh: o.wh, now,
       });
       const stop = o.stop ? AbortSignal.any([o.stop, lock.lost]) : lock.lost;
-      const pacing = await o.senders.open({ provider: o.provider, sender: job.message.sender, jobRate: job.delivery.rate_per_second, wh: o.wh, stop });
+      // A job's rate is the run's: its parts, wherever they run, share it evenly.
+      const jobRate = job.delivery.rate_per_second === undefined ? undefined : job.delivery.rate_per_second / (o.part?.of ?? 1);
+      const pacing = await o.senders.open({ provider: o.provider, sender: job.message.sender, jobRate, wh: o.wh, stop });
       try {
         o.logger.info({ run_id: run.run_id, sender: job.message.sender, cap: pacing.cap.rate, cap_from: pacing.cap.source }, 'sender paced');
         await dispatch(decided, {
