@@ -133,8 +133,9 @@ function trace(provider: Provider): Trace {
     const departing = m.departing;
     if (departing) {
       m.departing = () => {
-        t.departures.push(epochNow());
-        departing();
+        const slot = departing();
+        const departed = () => void t.departures.push(epochNow());
+        return slot ? slot.then(departed) : departed();
       };
     } else {
       t.departures.push(at);
@@ -173,7 +174,7 @@ class TracingSenders extends SenderRegistry {
         const granted = performance.now();
         return task(() => {
           delays.push(performance.now() - granted);
-          started();
+          return started();
         });
       }),
     };

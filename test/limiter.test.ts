@@ -117,6 +117,7 @@ describe('SlidingWindowLimiter', () => {
 
   it('spaces rates below one per second', async () => {
     const starts = startsOf(make(0.5), 3);
+    await vi.advanceTimersByTimeAsync(0);
     expect(starts).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1900);
     expect(starts).toHaveLength(1);
@@ -132,6 +133,25 @@ describe('SlidingWindowLimiter', () => {
     expect(starts.length).toBeLessThanOrEqual(100);
     expect(densest(starts, 1000)).toBe(5);
     expect(densest(starts, 1052)).toBe(5);
+  });
+
+  it('with a lead, a task is granted before its slot frees, and starts exactly when it does', async () => {
+    const limiter = new SlidingWindowLimiter(2, { now: () => Date.now(), leadMs: 15 });
+    const granted: number[] = [];
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      void limiter.scheduleStart(async (started) => {
+        granted.push(Date.now());
+        await started();
+        starts.push(Date.now());
+      });
+    }
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(starts).toHaveLength(3);
+    // The third waited for the first start to leave the window (1,001 ms + 1), granted 15 ms early.
+    expect(starts[2]! - starts[0]!).toBeGreaterThanOrEqual(1002);
+    expect(starts[2]! - granted[2]!).toBeGreaterThanOrEqual(10);
+    expect(densest(starts, 1001)).toBe(2);
   });
 
   it('refuses a rate that is not positive', () => {

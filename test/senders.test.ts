@@ -108,7 +108,7 @@ describe('one sender, two jobs in one process', () => {
         batches: true,
         async send(msg: OutboundMessage): Promise<SendOutcome> {
           await new Promise((r) => setTimeout(r, 300));
-          msg.departing?.();
+          await msg.departing?.();
           departures.push(performance.now());
           return accepted(msg);
         },

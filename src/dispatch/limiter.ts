@@ -17,6 +17,13 @@
  * configured rate, never above it. p-queue 9's strict mode holds a fixed rate just as exactly
  * (bench/pacing.ts measures both) but cannot change its rate at runtime; Bottleneck overshoots.
  */
+/**
+ * Called by a task right before its real start. Undefined: start now, in the same tick, so nothing
+ * runs between the stamp and the start. A promise: the slot frees a few ms on (the lead); start
+ * when it resolves.
+ */
+export type Started = () => Promise<void> | undefined;
+
 export interface RateLimiter {
   /** The configured rate: never exceeded. */
   readonly ratePerSecond: number;
@@ -30,10 +37,12 @@ export interface RateLimiter {
   schedule<T>(task: () => Promise<T>): Promise<T>;
   /**
    * Like schedule, for a task that does some work before its real start (the ledger's in-flight
-   * write) and calls `started()` at that moment: the window counts the real start, and holds the
-   * slot from the grant until then. A task that ends without calling it gives the slot back.
+   * write), then awaits `started()` and starts right after: the window counts the real start, and
+   * holds the slot from the grant until then. With a lead (LimiterOptions.leadMs) the task may be
+   * granted that much before its slot frees, and `started()` resolves when it does: the work
+   * overlaps the wait instead of adding to it. A task that ends without calling it gives the slot back.
    */
-  scheduleStart<T>(task: (started: () => void) => Promise<T>): Promise<T>;
+  scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T>;
   /** Lowers the current rate by a step (at least 1/s); it climbs back while no further errors come. */
   slowDown(): void;
   /** No starts for `ms`. */
@@ -58,6 +67,11 @@ export const QUIET_MS = 2000;
 export interface LimiterOptions {
   /** The sliding window (default 1001 ms); 1 s plus the latency spread to hold the rate at arrival. */
   windowMs?: number;
+  /**
+   * How long before its slot frees a task may be granted (default 0). Senders use the time of the
+   * ledger's in-flight write: a slot then turns over every window, not every window plus the write.
+   */
+  leadMs?: number;
   now?: () => number;
 }
 
@@ -66,7 +80,7 @@ export class SlidingWindowLimiter implements RateLimiter {
   private head = 0;
   /** Granted tasks that have not started yet: they hold a place in the window. */
   private reserved = 0;
-  private readonly waiting: (() => void)[] = [];  // each starts its task when called
+  private readonly waiting: ((slotAt: number) => void)[] = [];  // each starts its task when called
   private timer: NodeJS.Timeout | null = null;
   private rate: number;
   private tokens: number;
@@ -77,6 +91,7 @@ export class SlidingWindowLimiter implements RateLimiter {
   private lastRecovery = 0;
   private readonly now: () => number;
   private readonly windowMs: number;
+  private readonly leadMs: number;
   private configured: number;
 
   constructor(ratePerSecond: number, options: LimiterOptions | (() => number) = {}) {
@@ -84,6 +99,7 @@ export class SlidingWindowLimiter implements RateLimiter {
     checkRate(ratePerSecond);
     this.now = o.now ?? (() => performance.now());
     this.windowMs = Math.max(WINDOW_MS, o.windowMs ?? WINDOW_MS);
+    this.leadMs = Math.max(0, o.leadMs ?? 0);
     this.configured = this.rate = ratePerSecond;
     this.tokens = burst(ratePerSecond);
     this.lastRefill = this.now();
@@ -109,28 +125,43 @@ export class SlidingWindowLimiter implements RateLimiter {
   }
 
   schedule<T>(task: () => Promise<T>): Promise<T> {
-    return this.scheduleStart((started) => {
-      started();
+    return this.scheduleStart(async (started) => {
+      await started();
       return task();
     });
   }
 
-  scheduleStart<T>(task: (started: () => void) => Promise<T>): Promise<T> {
+  scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // The task is called right here when its turn comes, not on a later microtask: the window
       // counts the moments tasks really start, so a backlog of resolved promises cannot bunch up.
-      this.waiting.push(() => {
+      this.waiting.push((slotAt) => {
         this.reserved++;
         let open = true;
-        const release = (stamp: boolean) => {
+        const release = (stamp: boolean, pumpLater = false) => {
           if (!open) return;
           open = false;
           this.reserved--;
           if (stamp) this.starts.push(this.now());
-          this.pump();
+          if (pumpLater) queueMicrotask(() => this.pump());
+          else this.pump();
+        };
+        // Granted early (the lead): the start waits for its slot, the work before it did not.
+        const started: Started = () => {
+          const wait = slotAt - this.now();
+          if (wait <= 0 || !open) {
+            release(true);
+            return undefined;
+          }
+          return new Promise<void>((done) => setTimeout(() => {
+            // The task's start is queued before the grants this start makes room for, so they
+            // cannot come between its stamp and its request.
+            done();
+            release(true, true);
+          }, Math.ceil(wait)));
         };
         try {
-          task(() => release(true)).then(resolve, reject).finally(() => release(false));
+          task(started).then(resolve, reject).finally(() => release(false));
         } catch (err) {
           release(false);
           reject(err);
@@ -170,16 +201,22 @@ export class SlidingWindowLimiter implements RateLimiter {
     // A start is stamped when the task really starts (scheduleStart), which is at or after its
     // grant; a grant counts the stamped starts of the last second and the granted ones still to
     // start, so no window of real starts ever holds more than the cap.
-    while (this.waiting.length > 0 && now >= this.pausedUntil && this.tokens >= 1 && this.starts.length - this.head + this.reserved < cap) {
+    // A task's slot is free once the starts before it have left the window: `used` places are
+    // taken (stamped starts and granted tasks), so a new one takes the place of the start at
+    // `used - cap` (+1 ms past the window's edge: a timer may fire a fraction early). It is granted
+    // when that moment is within the lead.
+    const slotFor = (used: number) => used < cap ? now : (this.starts[this.head + used - cap] ?? Infinity) + windowMs + 1;
+    while (this.waiting.length > 0 && now >= this.pausedUntil && this.tokens >= 1) {
+      const slotAt = slotFor(this.starts.length - this.head + this.reserved);
+      if (slotAt > now + this.leadMs) break;
       this.tokens -= 1;
-      this.waiting.shift()!();
+      this.waiting.shift()!(slotAt);
     }
     if (this.waiting.length === 0 || this.timer) return;
-    const inWindow = this.starts.length - this.head;
+    const nextSlot = slotFor(this.starts.length - this.head + this.reserved);
     // Full of granted tasks yet to start: their start or release pumps again.
-    if (inWindow + this.reserved >= cap && inWindow === 0) return;
-    // +1 ms past the window's edge: a timer may fire a fraction early by the monotonic clock.
-    const nextRoom = inWindow + this.reserved < cap ? now : this.starts[this.head]! + windowMs + 1;
+    if (nextSlot === Infinity) return;
+    const nextRoom = nextSlot - this.leadMs;
     const nextToken = now + Math.max(0, ((1 - this.tokens) * 1000) / this.rate);
     const wait = Math.max(this.pausedUntil, nextRoom, nextToken) - now;
     this.timer = setTimeout(() => {

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RunAbortedError, errorMessage } from '../errors.js';
-import { QUIET_MS, SlidingWindowLimiter, windowFor, type RateLimiter } from './limiter.js';
+import { QUIET_MS, SlidingWindowLimiter, windowFor, type RateLimiter, type Started } from './limiter.js';
 import { PAIR_BURST, PAIR_INTERVAL_MS, type PairRate } from './pair-rate.js';
 
 /**
@@ -180,22 +180,27 @@ class RedisWindowLimiter implements RateLimiter {
   }
 
   schedule<T>(task: () => Promise<T>): Promise<T> {
-    return this.scheduleStart((started) => {
-      started();
+    return this.scheduleStart(async (started) => {
+      await started();
       return task();
     });
   }
 
-  scheduleStart<T>(task: (started: () => void) => Promise<T>): Promise<T> {
+  scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T> {
     return this.local.scheduleStart(async (started) => {
       const member = this.redis.nextMember();
       await new Promise<void>((resolve, reject) => {
         this.waiting.push({ member, resolve, reject });
         void this.grantAll();
       });
-      return task(() => {
-        started();
+      const restamp = () => {
         this.redis.restamp(this.key, member).catch(() => undefined); // the grant's own stamp stands
+      };
+      return task(() => {
+        const slot = started();
+        if (slot) return slot.then(restamp);
+        restamp();
+        return undefined;
       });
     });
   }

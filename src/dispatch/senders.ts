@@ -17,7 +17,7 @@ import { watchQueue } from '../observability/metrics.js';
 import type { Logger } from '../log.js';
 import type { Provider } from '../providers/provider.js';
 import type { HeldLock, Warehouse } from '../warehouse/warehouse.js';
-import { SlidingWindowLimiter, type RateLimiter } from './limiter.js';
+import { SlidingWindowLimiter, type RateLimiter, type Started } from './limiter.js';
 import { LocalPairRate, type PairRate } from './pair-rate.js';
 import { RedisPacing } from './redis-pacing.js';
 
@@ -26,6 +26,12 @@ import { RedisPacing } from './redis-pacing.js';
  * less than it still arrive under the cap in every 1 s window at the provider (bench/sender-pacing).
  */
 export const DEFAULT_ARRIVAL_MARGIN_MS = 40;
+/**
+ * A send may be granted this long before its slot frees: the ledger's in-flight write (2-12 ms on
+ * average, up to 1,000/s) then happens while it waits, and the slot turns over every window
+ * instead of every window plus the write (bench/sender-pacing).
+ */
+export const START_LEAD_MS = 15;
 /** How often a process waiting for a sender's lease asks again. */
 const LEASE_POLL_MS = 1000;
 
@@ -117,7 +123,7 @@ export class SenderRegistry {
     const key = `${r.provider.name}\u0000${r.sender}`;
     let shared = this.senders.get(key);
     if (!shared) {
-      const limiter = this.o.redis?.limiter(key, cap.rate, this.windowMs) ?? new SlidingWindowLimiter(cap.rate, { windowMs: this.windowMs });
+      const limiter = this.o.redis?.limiter(key, cap.rate, this.windowMs) ?? new SlidingWindowLimiter(cap.rate, { windowMs: this.windowMs, leadMs: START_LEAD_MS });
       shared = { limiter, pairs: this.o.redis?.pairs(key) ?? new LocalPairRate(), users: 0, lease: null, leaseTaken: null, lost: new AbortController() };
       this.senders.set(key, shared);
       const { limiter: watched } = shared;
@@ -225,16 +231,17 @@ class UnderSender implements RateLimiter {
   }
 
   schedule<T>(task: () => Promise<T>): Promise<T> {
-    return this.scheduleStart((started) => {
-      started();
+    return this.scheduleStart(async (started) => {
+      await started();
       return task();
     });
   }
 
-  scheduleStart<T>(task: (started: () => void) => Promise<T>): Promise<T> {
+  /** The job's limiter grants only free slots (no lead), so its start is stamped with the sender's. */
+  scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T> {
     return this.run.scheduleStart((runStarted) => this.sender.scheduleStart((senderStarted) => task(() => {
-      senderStarted();
-      runStarted();
+      const slot = senderStarted();
+      return slot ? slot.then(() => runStarted()) : runStarted();
     })));
   }
 

@@ -135,9 +135,13 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
         if (stopReason()) return null;
         await ledger.start(s, attempt);
         const outbound: OutboundMessage = { sendId: s.record.send_id, recipient, sender: s.record.sender!, message: s.message, attempt };
-        // The window counts the message when it leaves: now, or when the batch carrying it does.
+        // The window counts the message when it leaves: when its slot frees (now, or a few ms on
+        // when the write beat it), or when the batch carrying it does.
         if (o.provider.batches) outbound.departing = started;
-        else started();
+        else {
+          const slot = started();
+          if (slot) await slot;
+        }
         return callProvider(o.provider, outbound);
       });
       if (!outcome) continue; // stopped while waiting: the loop's first check settles it

@@ -31,7 +31,7 @@ export interface OutboundMessage {
    * carrying the message leaves: the sender's window counts the message then, not when it was
    * handed over, so a batch never puts more than the cap at the provider in any second.
    */
-  departing?: () => void;
+  departing?: () => Promise<void> | undefined;
 }
 
 export type SendOutcome =

@@ -20,7 +20,7 @@ import { PATHS, isObject, type TemplateMessage } from './infobip.wire.js';
 
 interface Waiting {
   message: TemplateMessage;
-  departing: (() => void) | undefined;
+  departing: (() => Promise<void> | undefined) | undefined;
   settle: (outcome: SendOutcome) => void;
 }
 
@@ -106,7 +106,7 @@ export class InfobipProvider implements Provider {
   private async post(batch: Waiting[]): Promise<void> {
     const ids = batch.map((w) => w.message.messageId);
     let outcomes: SendOutcome[];
-    for (const w of batch) w.departing?.();
+    await Promise.all(batch.map((w) => w.departing?.()));
     try {
       outcomes = batchOutcomes(await this.http.request('POST', PATHS.template, { messages: batch.map((w) => w.message) }), ids);
     } catch (err) {
@@ -118,7 +118,7 @@ export class InfobipProvider implements Provider {
   private async sendText(msg: OutboundMessage): Promise<SendOutcome> {
     const built = textMessage(msg, this.extras);
     if (isProblem(built)) return invalid(built);
-    msg.departing?.();
+    await msg.departing?.();
     return singleOutcome(await this.http.request('POST', PATHS.text, built), msg.sendId);
   }
 }
