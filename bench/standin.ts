@@ -21,6 +21,7 @@
  * The child runs at nice −10 when permitted: it plays a remote server, not a process of the box.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setPriority } from 'node:os';
@@ -65,16 +66,8 @@ export interface StandinStats {
 type ToChild = { type: 'reset'; config: StandinConfig } | { type: 'stats' };
 type FromChild = { type: 'ready'; port: number } | ({ type: 'stats' } & StandinStats);
 
-const META_130429 = {
-  error: {
-    message: '(#130429) Rate limit hit',
-    type: 'OAuthException',
-    code: 130429,
-    error_data: { messaging_product: 'whatsapp', details: 'Cloud API message throughput has been reached.' },
-    error_subcode: 2494055,
-    fbtrace_id: 'Az8or2yhqkZfEZ-_4Qn_Bam',
-  },
-};
+/** Meta's 130429 answer, as recorded in the fixture the tests use (dist/bench → test/fixtures). */
+const META_130429: unknown = JSON.parse(readFileSync(new URL('../../test/fixtures/meta/send-error-130429.json', import.meta.url), 'utf8'));
 const INFOBIP_429 = { requestError: { serviceException: { messageId: 'TOO_MANY_REQUESTS', text: 'Too many requests' } } };
 const INFOBIP_PENDING = { groupId: 1, groupName: 'PENDING', id: 7, name: 'PENDING_ENROUTE', description: 'Message sent to next instance' };
 
