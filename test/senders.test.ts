@@ -188,7 +188,7 @@ describe.runIf(inject('redisUrl'))('across processes through Redis', () => {
     try {
       await pa.ready();
       await pb.ready();
-      const [a, b] = [pa.pairs(`meta\u0000${SENDER}`), pb.pairs(`meta\u0000${SENDER}`)];
+      const [a, b] = [pa.pairs(`meta:${SENDER}`), pb.pairs(`meta:${SENDER}`)];
       const waits: number[] = [];
       for (let i = 0; i < 46; i++) waits.push(await (i % 2 === 0 ? a : b).reserve('+12015550100'));
       expect(waits.slice(0, 45).every((w) => w === 0)).toBe(true);
@@ -204,7 +204,7 @@ describe.runIf(inject('redisUrl'))('across processes through Redis', () => {
     try {
       await pa.ready();
       await pb.ready();
-      const [a, b] = [pa.limiter('meta\u0000slow', 20, 1040), pb.limiter('meta\u0000slow', 20, 1040)];
+      const [a, b] = [pa.limiter('meta:slow', 20, 1040), pb.limiter('meta:slow', 20, 1040)];
       a.slowDown(); // 20 → 19, for everyone
       await new Promise((r) => setTimeout(r, 50));
       const starts: number[] = [];

@@ -2,7 +2,7 @@
 import { loadConfig, loadJob, warehouseUrl, type LoadedConfig, type LoadedJob } from '../config/load.js';
 import { eventSink } from '../events/event.js';
 import type { Provider } from '../providers/provider.js';
-import { createProvider } from '../providers/registry.js';
+import { createJobProvider } from '../providers/registry.js';
 import { bindSegmentSql } from '../pipeline/segment.js';
 import { openWarehouse } from '../warehouse/open.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -24,9 +24,7 @@ export async function openJobContext(jobFile: string): Promise<JobContext> {
   // The provider lands its events in the warehouse, which is opened last.
   let opened: Warehouse | undefined;
   const events = eventSink(() => opened!);
-  const publicUrl = config.config.server.public_url;
-  const provider = createProvider(loaded.job.message.provider, config,
-    { events: events.land, message: loaded.job.message, ...(publicUrl ? { publicUrl } : {}) }, jobFile);
+  const provider = createJobProvider(loaded, config, events.land);
   const wh = (opened = await openWarehouse(url));
   return {
     config, loaded, wh, provider,

@@ -24,6 +24,17 @@
  */
 export type Started = () => Promise<void> | undefined;
 
+/**
+ * `schedule` in terms of `scheduleStart`: the task starts as soon as its slot is free, in the same
+ * tick as its stamp when no wait is needed.
+ */
+export function startingWhenFree<T>(task: () => Promise<T>): (started: Started) => Promise<T> {
+  return (started) => {
+    const slot = started();
+    return slot ? slot.then(task) : task();
+  };
+}
+
 export interface RateLimiter {
   /** The configured rate: never exceeded. */
   readonly ratePerSecond: number;
@@ -125,10 +136,7 @@ export class SlidingWindowLimiter implements RateLimiter {
   }
 
   schedule<T>(task: () => Promise<T>): Promise<T> {
-    return this.scheduleStart(async (started) => {
-      await started();
-      return task();
-    });
+    return this.scheduleStart(startingWhenFree(task));
   }
 
   scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T> {

@@ -12,7 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RunAbortedError, errorMessage } from '../errors.js';
-import { QUIET_MS, SlidingWindowLimiter, windowFor, type RateLimiter, type Started } from './limiter.js';
+import { QUIET_MS, SlidingWindowLimiter, startingWhenFree, windowFor, type RateLimiter, type Started } from './limiter.js';
+import { sleep } from '../util/sleep.js';
 import { PAIR_BURST, PAIR_INTERVAL_MS, type PairRate } from './pair-rate.js';
 
 /**
@@ -137,7 +138,7 @@ export class RedisPacing {
 
   private keyOf(key: string): string {
     // {…}: both keys of a sender hash to one Redis Cluster slot.
-    return `${this.prefix}:sender:{${key.replace('\u0000', ':')}}`;
+    return `${this.prefix}:sender:{${key}}`;
   }
 
   private async call(command: () => Promise<number>): Promise<number> {
@@ -180,10 +181,7 @@ class RedisWindowLimiter implements RateLimiter {
   }
 
   schedule<T>(task: () => Promise<T>): Promise<T> {
-    return this.scheduleStart(async (started) => {
-      await started();
-      return task();
-    });
+    return this.scheduleStart(startingWhenFree(task));
   }
 
   scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T> {
@@ -230,7 +228,7 @@ class RedisWindowLimiter implements RateLimiter {
           return;
         }
         if (wait === 0) this.waiting.shift()!.resolve();
-        else await new Promise((r) => setTimeout(r, wait));
+        else await sleep(wait);
       }
     } finally {
       this.granting = false;

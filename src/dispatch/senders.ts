@@ -17,8 +17,9 @@ import { watchQueue } from '../observability/metrics.js';
 import type { Logger } from '../log.js';
 import type { Provider } from '../providers/provider.js';
 import type { HeldLock, Warehouse } from '../warehouse/warehouse.js';
-import { SlidingWindowLimiter, type RateLimiter, type Started } from './limiter.js';
+import { SlidingWindowLimiter, startingWhenFree, type RateLimiter, type Started } from './limiter.js';
 import { LocalPairRate, type PairRate } from './pair-rate.js';
+import { sleep } from '../util/sleep.js';
 import { RedisPacing } from './redis-pacing.js';
 
 /**
@@ -95,6 +96,11 @@ export function jobRateProblem(provider: Pick<Provider, 'name' | 'maxRatePerSeco
   };
 }
 
+/** `meta:106540352242922`: provider names hold no colon, so the pair reads back unambiguously. */
+function senderKey(provider: string, sender: string): string {
+  return `${provider}:${sender}`;
+}
+
 /** The process's senders: with HERALD_REDIS_URL set, paced through Redis. */
 export function createSenders(env: NodeJS.ProcessEnv, logger?: Logger): SenderRegistry {
   const url = env.HERALD_REDIS_URL?.trim();
@@ -120,7 +126,7 @@ export class SenderRegistry {
       return undefined;
     });
     const cap = senderCap(r.provider, r.sender, measured);
-    const key = `${r.provider.name}\u0000${r.sender}`;
+    const key = senderKey(r.provider.name, r.sender);
     let shared = this.senders.get(key);
     if (!shared) {
       const limiter = this.o.redis?.limiter(key, cap.rate, this.windowMs) ?? new SlidingWindowLimiter(cap.rate, { windowMs: this.windowMs, leadMs: START_LEAD_MS });
@@ -164,13 +170,13 @@ export class SenderRegistry {
 
   /** The shared limiter of a sender that has been opened (for tests and metrics). */
   limiterOf(provider: string, sender: string): RateLimiter | undefined {
-    return this.senders.get(`${provider}\u0000${sender}`)?.limiter;
+    return this.senders.get(senderKey(provider, sender))?.limiter;
   }
 
   /** The sender's lease on the shared warehouse: one process paces a sender at a time. */
   private async lease(s: SharedSender, key: string, wh: Warehouse, stop?: AbortSignal): Promise<void> {
     s.leaseTaken ??= (async () => {
-      const name = `herald:sender:${key.replace('\u0000', ':')}`;
+      const name = `herald:sender:${key}`;
       let said = false;
       for (;;) {
         const held = await wh.tryLock(name);
@@ -178,25 +184,17 @@ export class SenderRegistry {
           s.lease = held;
           held.lost.addEventListener('abort', () => {
             // The runs pacing under this lease stop; the next run takes the lease again.
-            s.lost.abort(new Error(`the lease on sender ${key.replace('\u0000', ' ')} was lost (the warehouse connection dropped); rows not sent stay pending`));
+            s.lost.abort(new Error(`the lease on sender ${key} was lost (the warehouse connection dropped); rows not sent stay pending`));
             s.lost = new AbortController();
             s.lease = null;
             s.leaseTaken = null;
           }, { once: true });
           return held;
         }
-        if (!said) this.o.logger?.info({ sender: key.replace('\u0000', ' ') }, 'another process is sending from this sender: waiting for its lease');
+        if (!said) this.o.logger?.info({ sender: key }, 'another process is sending from this sender: waiting for its lease');
         said = true;
         if (stop?.aborted) return null;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, LEASE_POLL_MS);
-          function done() {
-            clearTimeout(timer);
-            stop?.removeEventListener('abort', done);
-            resolve();
-          }
-          stop?.addEventListener('abort', done, { once: true });
-        });
+        await sleep(LEASE_POLL_MS, stop);
       }
     })();
     const held = await s.leaseTaken;
@@ -231,10 +229,7 @@ class UnderSender implements RateLimiter {
   }
 
   schedule<T>(task: () => Promise<T>): Promise<T> {
-    return this.scheduleStart(async (started) => {
-      await started();
-      return task();
-    });
+    return this.scheduleStart(startingWhenFree(task));
   }
 
   /** The job's limiter grants only free slots (no lead), so its start is stamped with the sender's. */

@@ -16,6 +16,7 @@ import type { PairRate } from '../dispatch/pair-rate.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../providers/provider.js';
 import { recordProviderRequest } from '../observability/metrics.js';
 import { Semaphore } from '../util/semaphore.js';
+import { sleep } from '../util/sleep.js';
 import type { Decided } from './decide.js';
 import type { Ledger, Sendable } from './land.js';
 
@@ -261,18 +262,4 @@ async function callProvider(provider: Provider, msg: OutboundMessage): Promise<S
   }
   recordProviderRequest(provider.name, outcome.kind === 'error' ? outcome.action : outcome.kind, (performance.now() - started) / 1000);
   return outcome;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

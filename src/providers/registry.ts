@@ -1,5 +1,5 @@
 /** Builds the provider a job names from the runtime config. The only place that knows every vendor. */
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig, LoadedJob } from '../config/load.js';
 import type { Dispatcher } from 'undici';
 import type { Job } from '../config/job.schema.js';
 import type { ProviderName } from '../config/runtime.schema.js';
@@ -34,4 +34,10 @@ export function createProvider(name: ProviderName, loaded: LoadedConfig, deps: P
     case 'ada':
       return createAdaProvider(loaded, deps, jobFile);
   }
+}
+
+/** The provider a job names, its events landed by `events`, Infobip's notifyUrl from `server.public_url`. */
+export function createJobProvider(loaded: LoadedJob, config: LoadedConfig, events: EventSink): Provider {
+  const publicUrl = config.config.server.public_url;
+  return createProvider(loaded.job.message.provider, config, { events, message: loaded.job.message, ...(publicUrl ? { publicUrl } : {}) }, loaded.file);
 }

@@ -16,10 +16,11 @@ import { ConfigError, RunAbortedError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runJob } from '../pipeline/run-job.js';
 import type { EventSink, Provider } from '../providers/provider.js';
-import { createProvider } from '../providers/registry.js';
+import { createJobProvider } from '../providers/registry.js';
 import type { PostgresWarehouse } from '../warehouse/postgres.warehouse.js';
 import { isConnectionLoss } from '../warehouse/warehouse.js';
 import { claimPart, finishPart, renewClaim, type ClaimedPart, type PartEnding } from './run-queue.js';
+import { sleep } from '../util/sleep.js';
 
 export interface PartWorkerOptions {
   wh: PostgresWarehouse;
@@ -171,7 +172,7 @@ export class PartWorker {
             this.o.logger.error({ worker: this.id, part_id: claim.part_id, err: errorMessage(err) }, 'could not record the end of a part');
             return;
           }
-          await new Promise((r) => setTimeout(r, RECORD_RETRY_MS));
+          await sleep(RECORD_RETRY_MS);
         }
       }
     } finally {
@@ -185,22 +186,9 @@ const RECORD_RETRY_MS = 1000;
 
 /** Providers as the config makes them, their events landed by `events`: what serve and worker pass. */
 export function configuredProviders(config: LoadedConfig, events: EventSink): (loaded: LoadedJob) => Provider {
-  const publicUrl = config.config.server.public_url;
-  return (loaded) => createProvider(loaded.job.message.provider, config, { events, message: loaded.job.message, ...(publicUrl ? { publicUrl } : {}) }, loaded.file);
+  return (loaded) => createJobProvider(loaded, config, events);
 }
 
 function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

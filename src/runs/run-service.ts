@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import { runJob, type RunSummary } from '../pipeline/run-job.js';
 import type { SegmentParams } from '../pipeline/segment.js';
 import { bindSegmentSql } from '../pipeline/segment.js';
-import { createProvider } from '../providers/registry.js';
+import { createJobProvider } from '../providers/registry.js';
 import { countSends, findRun, findRunByKey, type StoredRun } from '../store/runs.store.js';
 import type { RunCounts } from '../types.js';
 import { PostgresWarehouse } from '../warehouse/postgres.warehouse.js';
@@ -101,8 +101,7 @@ export class RunService {
     // resumes, and so does one marked running whose process died (its job lock is free: runJob
     // takes it, or says the run is busy in another process, which is then its answer).
     if (existing && (existing.status === 'succeeded' || this.ours.has(existing.run_id))) return { run_id: existing.run_id, created: false };
-    const provider = createProvider(loaded.job.message.provider, this.d.config,
-      { events: this.d.events, message: loaded.job.message, ...(this.d.config.config.server.public_url ? { publicUrl: this.d.config.config.server.public_url } : {}) }, loaded.file);
+    const provider = createJobProvider(loaded, this.d.config, this.d.events);
     let onStarted!: (run: { run_id: string; resumed: boolean }) => void;
     const started = new Promise<{ run_id: string; resumed: boolean }>((resolve) => (onStarted = (run) => {
       this.ours.add(run.run_id);
