@@ -79,8 +79,10 @@ export interface Draft {
   repeatsKey?: boolean;
   /** The segment row; dropped once rendered. */
   row: Record<string, unknown> | null;
-  /** E.164, or null when the phone did not normalize. */
+  /** E.164 (or the row's BSUID, `US.1349…`), or null when neither gave a recipient. */
   recipient: string | null;
+  /** The recipient's ISO region (from the number, or a BSUID's prefix). */
+  country?: string | null;
   /** The row's `delivery.recipient_timezone` value, for sending hours. */
   timeZone?: string | null;
   /** Set by render. */
@@ -114,6 +116,10 @@ export interface SendRecord {
   sent_at: Date | null;
   /** Until when the job leaves this key alone: a permanent failure (retry_failed_after), a deferral. */
   not_before: Date | null;
+  /** The API path the send takes: Meta `messages` or `marketing_messages`; null where there is one path. */
+  api: string | null;
+  /** The recipient's ISO region (the number's, or a BSUID's prefix), for country rules and costs. */
+  country: string | null;
 }
 
 /** A row of `herald.runs`. */

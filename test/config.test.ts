@@ -81,7 +81,7 @@ describe('loadJob', () => {
         body: [{ column: 'first_name', type: 'text' }, { column: 'points', type: 'number' }],
         buttons: [],
       },
-      delivery: { rate_per_second: 80, dedupe: 'job', retry_failed_after: '7d', unknown_resend_after: '15m' },
+      delivery: { rate_per_second: 80, dedupe: 'job', retry_failed_after: '7d', unknown_resend_after: '15m', marketing_not_delivered_in: ['US'], over_messaging_limit: 'refuse' },
     });
   });
 

@@ -69,17 +69,25 @@ export const JobSchema = z.strictObject({
   }).refine((s) => (s.sql === undefined) !== (s.query === undefined), { message: 'give exactly one of "sql" or "query"' }),
   audience: z.strictObject({
     key: column.describe('stable row key column'),
-    phone: column.describe('phone number column, any common format'),
+    phone: column.optional().describe('phone number column, any common format'),
+    user_id: column.optional()
+      .describe('WhatsApp business-scoped user id (BSUID, e.g. US.13491208655302741918) column: a row with one is sent to it, not to its phone (Meta only; not for authentication templates)'),
     default_region: z.string().refine((r) => isSupportedCountry(r), 'a two-letter region code such as JP, US or GB')
       .describe('region for numbers written without a country code'),
     consent: column.describe('rows where this column is not true are not sent'),
-  }),
+  }).refine((a) => a.phone !== undefined || a.user_id !== undefined, { message: 'give "phone", "user_id" (a BSUID column), or both', path: ['phone'] }),
   message: z.strictObject({
     provider: z.enum(['meta', 'infobip', 'ada', 'sandbox']),
     // YAML reads an unquoted number id as a number; it is an id all the same.
     sender: z.union([z.string(), z.number().int().transform(String)]).pipe(z.string().min(1, 'the sending number or id, e.g. ${META_PHONE_NUMBER_ID}')),
     template: z.strictObject({ name: identifier, language: z.string().regex(/^[a-z]{2,3}(_[A-Za-z]{2,4})?$/, 'a language code such as ja or en_US') }).optional(),
     text: sourceSchema.optional().describe('free-form text instead of a template: sent only within 24 h of the recipient\'s last message'),
+    category: z.enum(['marketing', 'utility', 'authentication']).optional()
+      .describe('the category the job means to send (and pay for): validate and run refuse a template the provider now files under another'),
+    meta: z.strictObject({
+      api: z.enum(['messages', 'marketing_messages', 'auto']).default('messages')
+        .describe('messages: POST /messages; marketing_messages: the Marketing Messages API (marketing templates only); auto: marketing templates through it, others through /messages'),
+    }).optional().describe('options only the meta provider reads'),
     body: z.array(BodyParamSchema).default([]),
     header: HeaderSchema.optional(),
     buttons: z.array(ButtonSchema).default([]),
@@ -117,11 +125,16 @@ export const JobSchema = z.strictObject({
       .describe('a recipient that failed permanently (e.g. undeliverable) is not tried again by this job for this long'),
     parts: z.number().int().min(1).max(64).optional()
       .describe('PostgreSQL: runs from POST /runs and schedules are split into this many parts that workers run at once (default 4); DuckDB runs whole'),
+    marketing_not_delivered_in: z.array(z.string().refine((r) => isSupportedCountry(r), 'a two-letter region code such as US'))
+      .default(['US'])
+      .describe('regions where Meta does not deliver marketing templates: such rows are rejected (marketing_not_delivered_in_country) before any send'),
+    over_messaging_limit: z.enum(['refuse', 'defer']).default('refuse')
+      .describe('when the audience would pass the sender\'s messaging limit (unique users per rolling 24 h): refuse the run before its first send, or send up to the limit and defer the rest'),
     unknown_resend_after: duration.default('15m')
       .describe('a send whose outcome is unknown and that got no webhook for this long, while the sender\'s later sends did, was never accepted: the next run sends it'),
   }).refine((d) => !d.not_before || !d.not_after || d.not_before < d.not_after, {
     message: 'not_before must be earlier than not_after', path: ['not_after'],
-  }).default({ dedupe: 'job', retry_failed_after: '7d', unknown_resend_after: '15m' }),
+  }).default({ dedupe: 'job', retry_failed_after: '7d', unknown_resend_after: '15m', marketing_not_delivered_in: ['US'], over_messaging_limit: 'refuse' }),
 });
 
 export type Job = z.infer<typeof JobSchema>;

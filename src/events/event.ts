@@ -27,6 +27,14 @@ export interface ProviderEvent {
   payload: unknown;
   /** herald's send id when the provider echoes it back (Meta biz_opaque_callback_data, Infobip callbackData). */
   send_id?: string | null;
+  /** The business-scoped user id (BSUID, `US.1349…`) when the provider gives one; a username-only user has no phone. */
+  user_id?: string | null;
+  /** The account the event came through (Meta: the WABA id of the webhook entry). */
+  account?: string | null;
+  /** A status's pricing (Meta per-message pricing): billable, pricing model (PMP), type (regular, free_customer_service, …). */
+  billable?: boolean | null;
+  pricing_model?: string | null;
+  pricing_type?: string | null;
 }
 
 /** The same (provider, message, type, time) is the same event, however often it is delivered. */

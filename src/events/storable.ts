@@ -40,6 +40,7 @@ function coerce(type: ColumnType, v: unknown): unknown {
     case 'timestamptz': return time(v);
     case 'json': return v === undefined ? null : JSON.stringify(clean(v, 0)) ?? null;
     case 'text': return text(v);
+    case 'boolean': return typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : null;
     default: throw new Error(`herald.events has a ${type} column: storableEvent needs a rule for it`);
   }
 }

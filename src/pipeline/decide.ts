@@ -122,5 +122,7 @@ function baseRecord(o: DecideOptions, d: Draft, created: Date): SendRecord {
     created_at: created,
     sent_at: null,
     not_before: null,
+    api: null,
+    country: d.country ?? null,
   };
 }

@@ -34,7 +34,7 @@ export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones:
   const readAhead = async () => {
     const next = await source.next();
     if (next.done) return false;
-    const parsed = phones.normalize(next.value.map((r) => r[phone]), region);
+    const parsed = phones.normalize(next.value.map((r) => (phone === undefined ? null : r[phone])), region);
     parsed.catch(() => undefined); // awaited below, in order; this only marks it handled meanwhile
     ahead.push({ rows: next.value, parsed });
     return true;

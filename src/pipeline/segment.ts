@@ -74,9 +74,10 @@ export function referencedColumns(loaded: LoadedJob): { path: string; column: st
   const { audience, message } = loaded.job;
   const refs = [
     { path: 'audience.key', column: audience.key },
-    { path: 'audience.phone', column: audience.phone },
     { path: 'audience.consent', column: audience.consent },
   ];
+  if (audience.phone) refs.push({ path: 'audience.phone', column: audience.phone });
+  if (audience.user_id) refs.push({ path: 'audience.user_id', column: audience.user_id });
   message.body.forEach((p, i) => p.column && refs.push({ path: `message.body.${i}.column`, column: p.column }));
   if (message.text?.column) refs.push({ path: 'message.text.column', column: message.text.column });
   const zone = loaded.job.delivery.recipient_timezone;

@@ -72,6 +72,10 @@ export const SENDS: TableSpec = {
     col('attempts', 'integer', true), col('created_at', 'timestamptz', true), col('sent_at', 'timestamptz'),
     // Appended later: until when the job leaves this key alone (a permanent failure, a deferral).
     col('not_before', 'timestamptz'),
+    // Appended for WhatsApp 2026 (issue 12): the API path the send took (Meta `messages` or
+    // `marketing_messages`), and the recipient's ISO region (from the number, or a BSUID's prefix)
+    // for country rules and costs. `recipient` is the E.164 number, or the BSUID a row gave instead.
+    col('api', 'text'), col('country', 'text'),
   ],
   pgIndexes: [['job', 'idempotency_key'], ['run_id', 'row_key'], ['provider_message_id']],
 };
@@ -87,17 +91,40 @@ export const EVENTS: TableSpec = {
     // Appended later: herald's send id when the provider echoes it (Meta biz_opaque_callback_data,
     // Infobip callbackData / messageId), so a webhook settles a send whose outcome was unknown.
     col('send_id', 'text'),
+    // Appended for WhatsApp 2026 (issue 12): the business-scoped user id (BSUID) when the provider
+    // gives one (the only identity of a username-only user), the account the event came through
+    // (Meta: the WABA id of the entry), and a status's pricing (billable, PMP, regular / free_…).
+    col('user_id', 'text'), col('account', 'text'),
+    col('billable', 'boolean'), col('pricing_model', 'text'), col('pricing_type', 'text'),
   ],
-  pgIndexes: [['provider_message_id'], ['recipient', 'event_type'], ['send_id']],
+  pgIndexes: [['provider_message_id'], ['recipient', 'event_type'], ['send_id'], ['user_id']],
 };
 
+/**
+ * Every phone ↔ business-scoped user id pair a webhook showed (Meta, from April 2026): one row per
+ * (provider, account, phone, user id), with when it was first and last seen. A username-only user
+ * has no phone; a changed number gives a new BSUID (`user_changed_number`). Suppressions by either
+ * identity reach the other through this table.
+ */
+export const IDENTITIES: TableSpec = {
+  name: 'identities',
+  key: 'identity_id',
+  columns: [
+    col('identity_id', 'text', true), col('provider', 'text', true), col('account', 'text'), col('phone', 'text'),
+    col('user_id', 'text'), col('parent_user_id', 'text'), col('username', 'text'),
+    col('first_seen', 'timestamptz', true), col('last_seen', 'timestamptz', true),
+  ],
+  pgIndexes: [['phone'], ['user_id'], ['parent_user_id']],
+};
+
+/** One row per suppressed identity: `recipient` is an E.164 number or a BSUID (`US.1349…`). */
 export const SUPPRESSIONS: TableSpec = {
   name: 'suppressions',
   key: 'recipient',
   columns: [col('recipient', 'text', true), col('reason', 'text', true), col('source_event_id', 'text'), col('created_at', 'timestamptz', true)],
 };
 
-export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS, RUN_PARTS] as const;
+export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS, RUN_PARTS, IDENTITIES] as const;
 
 /**
  * Views over the tables; portable SQL that both engines accept. Columns are only ever appended

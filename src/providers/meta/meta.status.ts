@@ -9,7 +9,10 @@ export interface MetaStatus {
   id: string;
   status: string;
   timestamp: string;
-  recipient_id: string;
+  /** Absent for a username-only user, who has only `recipient_user_id` (BSUID). */
+  recipient_id?: string;
+  recipient_user_id?: string;
+  recipient_parent_user_id?: string;
   biz_opaque_callback_data?: string;
   pricing?: { billable?: boolean; pricing_model?: string; category?: string; type?: string };
   errors?: { code: number; title?: string; message?: string; error_data?: { details?: string } }[];
@@ -30,6 +33,10 @@ export function metaStatusEvent(status: MetaStatus, receivedAt: Date): ProviderE
     error_code: error ? String(error.code) : null,
     error_detail: error ? (error.error_data?.details ?? error.message ?? error.title ?? null) : null,
     pricing_category: status.pricing?.category ?? null,
+    billable: typeof status.pricing?.billable === 'boolean' ? status.pricing.billable : null,
+    pricing_model: status.pricing?.pricing_model ?? null,
+    pricing_type: status.pricing?.type ?? null,
+    user_id: typeof status.recipient_user_id === 'string' && status.recipient_user_id !== '' ? status.recipient_user_id : null,
     payload: status,
     // herald sends its send id as biz_opaque_callback_data; Meta echoes it on every status.
     send_id: typeof status.biz_opaque_callback_data === 'string' && status.biz_opaque_callback_data !== '' ? status.biz_opaque_callback_data : null,
