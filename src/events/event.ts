@@ -1,5 +1,6 @@
 /** Provider events (DESIGN "Tables": `herald.events`) and the one code path that lands them. */
 import { applyConsent } from '../consent/apply.js';
+import { deferByEvents } from '../pipeline/land.js';
 import { recordEventsLanded } from '../observability/metrics.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { hexDigest } from '../util/hex-digest.js';
@@ -35,6 +36,11 @@ export interface ProviderEvent {
   billable?: boolean | null;
   pricing_model?: string | null;
   pricing_type?: string | null;
+  /**
+   * A `failed` status whose error the provider files as "not now" (Meta 131049, the per-user
+   * marketing limit): the send becomes `deferred` for this long instead of failed. Not stored.
+   */
+  deferMs?: number;
 }
 
 /** The same (provider, message, type, time) is the same event, however often it is delivered. */
@@ -56,6 +62,8 @@ export async function landEvents(wh: Warehouse, events: readonly ProviderEvent[]
 async function writeEvents(wh: Warehouse, events: readonly ProviderEvent[]): Promise<EventRow[]> {
   const rows = events.map(storableEvent);
   await wh.insert(EVENTS, rows as unknown as Record<string, unknown>[], { ignoreDuplicates: true });
+  const deferrals = events.filter((e) => e.deferMs !== undefined && e.event_type === 'failed');
+  if (deferrals.length > 0) await deferByEvents(wh, deferrals);
   if (rows.some((e) => e.event_type === 'opted_out' || e.event_type === 'opted_in')) await inTurn(wh, () => applyConsent(wh, rows));
   return rows;
 }

@@ -11,6 +11,8 @@
  *   after a crash (recover)     in_flight → unknown
  *   webhooks (reconcile)        unknown → accepted | failed by the send id the provider echoes;
  *                               unknown with no event while later sends got theirs → pending
+ *   webhooks (as they land)     accepted | unknown → deferred on a failed status the provider
+ *                               files as "not now" (Meta 131049): never failed, not before 24 h
  *
  * Only a recipient-specific answer makes a row `failed`; a permanent one (undeliverable) also
  * sets `not_before`, so the job leaves the key alone for `retry_failed_after`. An opt-out answer
@@ -178,6 +180,33 @@ export async function recoverInterrupted(wh: Warehouse, runIds: readonly string[
     "SELECT send_id, recipient, row_key FROM herald.sends WHERE run_id IN (SELECT unnest($1::text[])) AND status = 'in_flight'", [runIds]);
   const picked = inFlight.filter(only).map((s) => s.send_id);
   if (picked.length > 0) await wh.query(`${INTERRUPTED}WHERE send_id IN (SELECT unnest($1::text[])) AND status = 'in_flight'`, [picked]);
+}
+
+/**
+ * Failed statuses that mean "not now" (Meta 131049, the per-user marketing limit, reported after
+ * the send was accepted): the send becomes `deferred` with `not_before` = the status's time + the
+ * deferral, so no run of the job sends it sooner, and it never counts as failed. The error code
+ * stays on the row: analysts read marketing fatigue from it (herald.marketing_fatigue).
+ */
+export async function deferByEvents(wh: Warehouse, events: readonly { send_id?: string | null; provider_message_id: string | null; error_code: string | null; error_detail: string | null; occurred_at: Date | null; received_at: Date; deferMs?: number }[]): Promise<number> {
+  const sendIds = events.map((e) => e.send_id).filter((id): id is string => typeof id === 'string');
+  const messageIds = events.map((e) => e.provider_message_id).filter((id): id is string => typeof id === 'string');
+  const sends = await wh.query<{ send_id: string; provider_message_id: string | null; created_at: Date | string }>(
+    'SELECT send_id, provider_message_id, created_at FROM herald.sends ' +
+    "WHERE (send_id IN (SELECT unnest($1::text[])) OR provider_message_id IN (SELECT unnest($2::text[]))) AND status IN ('accepted', 'unknown')",
+    [sendIds, messageIds]);
+  const rows = sends.flatMap((s) => {
+    const e = events.find((x) => x.send_id === s.send_id || (x.provider_message_id !== null && x.provider_message_id === s.provider_message_id));
+    if (!e) return [];
+    const at = (e.occurred_at ?? e.received_at).getTime();
+    return [{
+      send_id: s.send_id, created_at: s.created_at, status: 'deferred', reason: `provider:${e.error_code ?? 'deferred'}`, error_code: e.error_code,
+      error_detail: `${e.error_detail ?? 'deferred by the provider'} (a status webhook, after the send was accepted)`,
+      provider_message_id: s.provider_message_id ?? e.provider_message_id, not_before: new Date(at + (e.deferMs ?? 0)),
+    }];
+  });
+  await wh.update(SENDS, rows, ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'not_before'], { recentOn: 'created_at' });
+  return rows.length;
 }
 
 /** Providers whose webhooks echo herald's send id, so a missing event says something. */

@@ -3,6 +3,7 @@
  * these same objects, so its events take the webhook path's mapping.
  */
 import { eventId, type EventType, type ProviderEvent } from '../../events/event.js';
+import { DEFER_MS, metaErrorAction } from './meta.errors.js';
 
 /** One element of `value.statuses` in a Meta webhook (fields per Meta's status webhook reference). */
 export interface MetaStatus {
@@ -38,6 +39,8 @@ export function metaStatusEvent(status: MetaStatus, receivedAt: Date): ProviderE
     pricing_type: status.pricing?.type ?? null,
     user_id: typeof status.recipient_user_id === 'string' && status.recipient_user_id !== '' ? status.recipient_user_id : null,
     payload: status,
+    // 131049 (per-user marketing limit) comes in a failed status after the send was accepted.
+    ...(error && metaErrorAction(error.code) === 'defer' ? { deferMs: DEFER_MS } : {}),
     // herald sends its send id as biz_opaque_callback_data; Meta echoes it on every status.
     send_id: typeof status.biz_opaque_callback_data === 'string' && status.biz_opaque_callback_data !== '' ? status.biz_opaque_callback_data : null,
   };
