@@ -5,11 +5,12 @@ import { recordEventsLanded } from '../observability/metrics.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { hexDigest } from '../util/hex-digest.js';
 import { EVENTS } from '../warehouse/tables.js';
+import { landIdentities, type IdentitySighting } from './identities.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { storableEvent, type EventRow } from './storable.js';
 
 export type EventType = 'sent' | 'delivered' | 'read' | 'failed' | 'clicked' | 'inbound' | 'opted_out' | 'opted_in'
-  | 'template' | 'account' | 'billing' | 'other';
+  | 'template' | 'account' | 'billing' | 'identity' | 'other';
 
 /** A row of `herald.events`. */
 export interface ProviderEvent {
@@ -41,6 +42,8 @@ export interface ProviderEvent {
    * marketing limit): the send becomes `deferred` for this long instead of failed. Not stored.
    */
   deferMs?: number;
+  /** Phone ↔ BSUID pairs this event showed, landed in `herald.identities` (events/identities.ts). Not stored on the event. */
+  identities?: IdentitySighting[];
 }
 
 /** The same (provider, message, type, time) is the same event, however often it is delivered. */
@@ -64,6 +67,8 @@ async function writeEvents(wh: Warehouse, events: readonly ProviderEvent[]): Pro
   await wh.insert(EVENTS, rows as unknown as Record<string, unknown>[], { ignoreDuplicates: true });
   const deferrals = events.filter((e) => e.deferMs !== undefined && e.event_type === 'failed');
   if (deferrals.length > 0) await deferByEvents(wh, deferrals);
+  // Before consent: a suppression by BSUID reaches the phone through the pair this batch showed.
+  await landIdentities(wh, events);
   if (rows.some((e) => e.event_type === 'opted_out' || e.event_type === 'opted_in')) await inTurn(wh, () => applyConsent(wh, rows));
   return rows;
 }
