@@ -39,7 +39,7 @@ async function validateOne(file: string, warehouses: Map<string, Warehouse>): Pr
     let templateProblems: Problem[];
     const rateProblem = jobRateProblem(provider, loaded.job.delivery.rate_per_second, file);
     try {
-      templateProblems = [...(rateProblem ? [rateProblem] : []), ...await preflight(loaded.job, file, provider, templateAccount(name, config.config, sender))];
+      templateProblems = [...(rateProblem ? [rateProblem] : []), ...(await preflight(loaded.job, file, provider, templateAccount(name, config.config, sender))).problems];
     } finally {
       await provider.close();
     }

@@ -25,6 +25,10 @@ export interface DecideOptions {
   resendsSafely: boolean;
   wh: Warehouse;
   now: () => Date;
+  /** The category the run sends in (runCategory): marketing is not delivered in some countries. */
+  category?: string | null;
+  /** The API path every send of the run takes (Meta: messages | marketing_messages), for the ledger. */
+  api?: string | null;
 }
 
 /** One batch's fates. */
@@ -48,6 +52,11 @@ export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions):
     return why ? { status: 'deferred', reason: 'quiet_hours', detail: why } : null;
   };
 
+  const notDeliveredIn = o.category === 'marketing' ? new Set<string>(o.job.delivery.marketing_not_delivered_in) : null;
+  const countryRule = (draft: Draft): Verdict | null => (notDeliveredIn && draft.country && notDeliveredIn.has(draft.country)
+    ? { status: 'rejected', reason: 'marketing_not_delivered_in_country', detail: `Meta does not deliver marketing templates to ${draft.country} numbers (delivery.marketing_not_delivered_in)` }
+    : null);
+
   for await (const batch of drafts) {
     const created = o.now();
     const rows = batch.map((draft) => ({ draft, record: baseRecord(o, draft, created) }));
@@ -61,7 +70,7 @@ export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions):
       if (earlier && !OPEN.has(earlier.status) && !resendable) continue;
       if (earlier) Object.assign(record, { created_at: new Date(earlier.created_at), attempts: Number(earlier.attempts) });
       const hold = draft.verdict ? null : holdAt(record.recipient!, draft.timeZone);
-      const verdict = draft.verdict ?? verdictFor(record, draft, { prior, optedOut, dryRun: o.dryRun, resendUnknown: o.resendUnknown, hold: hold!(created) });
+      const verdict = draft.verdict ?? countryRule(draft) ?? verdictFor(record, draft, { prior, optedOut, dryRun: o.dryRun, resendUnknown: o.resendUnknown, hold: hold!(created) });
       if (verdict) {
         (earlier ? out.resettled : out.settled).push(withVerdict(record, verdict));
       } else {
@@ -122,7 +131,7 @@ function baseRecord(o: DecideOptions, d: Draft, created: Date): SendRecord {
     created_at: created,
     sent_at: null,
     not_before: null,
-    api: null,
+    api: o.api ?? null,
     country: d.country ?? null,
   };
 }

@@ -135,7 +135,7 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
       const outcome = await o.limiter.scheduleStart(async (started): Promise<SendOutcome | null> => {
         if (stopReason()) return null;
         await ledger.start(s, attempt);
-        const outbound: OutboundMessage = { sendId: s.record.send_id, recipient, sender: s.record.sender!, message: s.message, attempt };
+        const outbound: OutboundMessage = { sendId: s.record.send_id, recipient, sender: s.record.sender!, message: s.message, attempt, api: s.record.api };
         // The window counts the message when it leaves: when its slot frees (now, or a few ms on
         // when the write beat it), or when the batch carrying it does.
         if (o.provider.batches) outbound.departing = started;

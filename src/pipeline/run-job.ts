@@ -5,6 +5,7 @@
  * claimed it: src/runs/part-worker.ts) holds the job lock shared, so the parts of a run go at
  * once while a whole run (`herald run`) still excludes them; the worker records its end.
  */
+import type { Job } from '../config/job.schema.js';
 import type { LoadedJob } from '../config/load.js';
 import { ConfigError, HeraldError, RunAbortedError, WarehouseError, errorMessage } from '../errors.js';
 import { jobRateProblem, LeaseNotTaken, type SenderRegistry } from '../dispatch/senders.js';
@@ -16,7 +17,9 @@ import { findLastInbound } from '../store/inbound.store.js';
 import type { RunCounts, RunRecord } from '../types.js';
 import { RUNS } from '../warehouse/tables.js';
 import { isConnectionLoss, type HeldLock, type Warehouse } from '../warehouse/warehouse.js';
+import { preflight, runCategory, type Preflight } from '../preflight/template-check.js';
 import { decide } from './decide.js';
+import { watchTemplate } from './template-watch.js';
 import { dispatch } from './dispatch.js';
 import { newRunId } from './identity.js';
 import { Ledger, reconcileUnknowns, recoverInterrupted, type PartKey, type Tally } from './land.js';
@@ -47,6 +50,8 @@ export interface RunOptions {
   onStarted?: (run: { run_id: string; run_key: string; resumed: boolean }) => void;
   /** Only this part of an enqueued run (its row exists); the caller holds the part's claim. */
   part?: RunPart;
+  /** The template as pre-flight found it (herald run checks before opening anything); else runJob asks the provider. */
+  preflight?: Preflight;
 }
 
 export interface RunSummary {
@@ -71,6 +76,16 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   const dryRun = o.dryRun ?? false;
   const rateProblem = jobRateProblem(o.provider, job.delivery.rate_per_second, o.loaded.file);
   if (rateProblem) throw new ConfigError([rateProblem]);
+  // The template as the provider has it now: not approved, re-categorised, or wrong for the API is
+  // a usage error (exit 2) before anything is written; its category decides country rules and the API path.
+  const watchSince = new Date(); // template news from here on: pre-flight has read what came before
+  const checked = o.preflight ?? await checkTemplateNow(o);
+  if (checked.problems.length > 0) throw new ConfigError(checked.problems);
+  const template = checked.template;
+  if (template?.quality && /^(RED|YELLOW|LOW|MEDIUM)$/i.test(template.quality)) {
+    o.logger.warn({ template: template.name, quality: template.quality }, 'the template\'s quality is low: Meta may pause it, and a paused template stops the run');
+  }
+  const category = runCategory(job, template);
   // Bad SQL or a missing column is a usage error (exit 2): raised before anything is written.
   const segment = await openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: !dryRun });
   let lock: HeldLock | null;
@@ -118,19 +133,25 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
       const rendered = render(job, ours, { lastInbound: (recipients) => findLastInbound(o.wh, recipients) });
       const decided = decide(rendered, {
         job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, resendsSafely: o.provider.resendsSafely ?? false, wh: o.wh, now,
+        category, api: apiPath(job, category),
       });
       const stop = o.stop ? AbortSignal.any([o.stop, lock.lost]) : lock.lost;
       // A job's rate is the run's: its parts, wherever they run, share it evenly.
       const jobRate = job.delivery.rate_per_second === undefined ? undefined : job.delivery.rate_per_second / (o.part?.of ?? 1);
       const pacing = await o.senders.open({ provider: o.provider, sender: job.message.sender, jobRate, wh: o.wh, stop });
+      // A template paused, disabled or re-categorised while the run sends stops it (webhooks land in herald.events).
+      const watch = job.message.template && !dryRun
+        ? watchTemplate({ wh: o.wh, provider: o.provider.name, template: job.message.template, category, since: watchSince, everyMs: templateWatchMs(), logger: o.logger })
+        : null;
       try {
         o.logger.info({ run_id: run.run_id, sender: job.message.sender, cap: pacing.cap.rate, cap_from: pacing.cap.source }, 'sender paced');
         await dispatch(decided, {
           ledger, provider: o.provider, now, limiter: pacing.limiter, pairs: pacing.pairs,
           ...(job.delivery.concurrency ? { concurrency: job.delivery.concurrency } : {}),
-          stop: AbortSignal.any([stop, pacing.lost]),
+          stop: AbortSignal.any([stop, pacing.lost, ...(watch ? [watch.signal] : [])]),
         });
       } finally {
+        watch?.close();
         await pacing.close();
       }
     } catch (err) {
@@ -157,6 +178,34 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   } finally {
     await segment.close(); // idempotent; covers every early return and throw above
     await lock.release();
+  }
+}
+
+/**
+ * The Cloud API path of the run's sends: `marketing_messages` (the Marketing Messages API) when the
+ * job asks for it, or for `auto` when the template is marketing; else `messages`. Null for other providers.
+ */
+export function apiPath(job: Job, category: string | null): 'messages' | 'marketing_messages' | null {
+  if (job.message.provider !== 'meta') return null;
+  const api = job.message.meta?.api ?? 'messages';
+  if (job.message.template === undefined) return 'messages';
+  return api === 'marketing_messages' || (api === 'auto' && category === 'marketing') ? 'marketing_messages' : 'messages';
+}
+
+/** How often a sending run looks for news of its template (HERALD_TEMPLATE_WATCH_MS, default 5 s). */
+function templateWatchMs(): number {
+  const ms = Number(process.env.HERALD_TEMPLATE_WATCH_MS);
+  return Number.isFinite(ms) && ms > 0 ? ms : 5000;
+}
+
+/** Pre-flight from inside a run (serve, workers): a listing that fails is a warning, not a stop. */
+async function checkTemplateNow(o: RunOptions): Promise<Preflight> {
+  const { job, file } = o.loaded;
+  try {
+    return await preflight(job, file, o.provider, JSON.stringify([o.provider.name, job.message.sender]), { refresh: true });
+  } catch (err) {
+    o.logger.warn({ err: errorMessage(err) }, 'could not list the provider\'s templates; sending without the pre-flight check');
+    return { problems: [] };
   }
 }
 

@@ -24,8 +24,10 @@ export function checkTemplate(job: Job, jobFile: string, templates: readonly Pro
   }
   const problems: Problem[] = [];
   if (found.status.toUpperCase() !== 'APPROVED') {
-    problems.push(problem('message.template', `template "${template.name}" (${found.language}) is ${found.status}, not APPROVED`, 'only approved templates can be sent'));
+    problems.push(problem('message.template', `template "${template.name}" (${found.language}) is ${found.status}, not APPROVED`,
+      found.status.toUpperCase() === 'PAUSED' ? 'Meta paused it for low quality; run again once it is reinstated (or use another template)' : 'only approved templates can be sent'));
   }
+  problems.push(...categoryProblems(job, found, problem));
 
   // Body: how many parameters, and named or positional as the template was made.
   const jobNames = body.map((p) => p.name).filter((n): n is string => n !== undefined);
@@ -72,6 +74,34 @@ export function checkTemplate(job: Job, jobFile: string, templates: readonly Pro
   return problems;
 }
 
+type MakeProblem = (path: string, message: string, hint?: string) => Problem;
+
+/**
+ * What the template's category means for the job: Meta re-categorises templates after approval
+ * (a utility template billed as marketing costs several times more), the Marketing Messages API
+ * takes marketing templates only, and authentication templates cannot go to a BSUID (131062).
+ */
+function categoryProblems(job: Job, found: ProviderTemplate, problem: MakeProblem): Problem[] {
+  const category = found.category?.toLowerCase();
+  if (!category) return [];
+  const problems: Problem[] = [];
+  const declared = job.message.category;
+  if (declared && declared !== category) {
+    problems.push(problem('message.category', `the job declares ${declared}, but the provider now files template "${found.name}" under ${found.category}`,
+      category === 'marketing' ? 'Meta re-categorised it: marketing is billed at several times the utility rate; set message.category: marketing to accept that, or use a template approved as utility'
+        : `set message.category: ${category} if that is intended`));
+  }
+  if (job.message.provider === 'meta' && job.message.meta?.api === 'marketing_messages' && category !== 'marketing') {
+    problems.push(problem('message.meta.api', `the Marketing Messages API sends marketing templates only; template "${found.name}" is ${found.category}`,
+      'use api: auto (marketing templates through it, others through /messages) or api: messages'));
+  }
+  if (job.audience.user_id && category === 'authentication') {
+    problems.push(problem('audience.user_id', `template "${found.name}" is an authentication template, which Meta does not send to a business-scoped user id (error 131062)`,
+      'send authentication templates by phone: remove audience.user_id'));
+  }
+  return problems;
+}
+
 /** Meta writes `en_US`, Infobip `en_US` or `en`; the job may say either. */
 function sameLanguage(a: string, b: string): boolean {
   return a.replace('-', '_').toLowerCase() === b.replace('-', '_').toLowerCase();
@@ -87,11 +117,25 @@ function closest(name: string, templates: readonly ProviderTemplate[]): string |
   return near.length > 0 ? `did you mean ${near.slice(0, 3).map((n) => `"${n}"`).join(' or ')}?` : names.length > 0 ? `known: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ' …' : ''}` : undefined;
 }
 
+/** What pre-flight found: the problems, and the template as the provider has it now (when it could list them). */
+export interface Preflight {
+  problems: Problem[];
+  template?: ProviderTemplate;
+}
+
 /** The job's templates checked against the provider's, when the provider can list them. */
-export async function preflight(job: Job, jobFile: string, provider: Provider, account: string, options: { refresh?: boolean } = {}): Promise<Problem[]> {
-  if (!hasTemplates(provider)) return [];
+export async function preflight(job: Job, jobFile: string, provider: Provider, account: string, options: { refresh?: boolean } = {}): Promise<Preflight> {
+  if (!hasTemplates(provider)) return { problems: [] };
   const { templates } = await approvedTemplates(provider, account, options);
-  return checkTemplate(job, jobFile, templates);
+  const problems = checkTemplate(job, jobFile, templates);
+  const wanted = job.message.template;
+  const template = wanted && templates.find((t) => t.name === wanted.name && sameLanguage(t.language, wanted.language));
+  return { problems, ...(template ? { template } : {}) };
+}
+
+/** The category the run sends in: the job's word, else the template's as the provider files it now. */
+export function runCategory(job: Job, template: ProviderTemplate | undefined): string | null {
+  return job.message.category ?? template?.category?.toLowerCase() ?? null;
 }
 
 export function hasTemplates(provider: Provider): provider is Provider & { listTemplates(): Promise<ProviderTemplate[]> } {

@@ -26,6 +26,10 @@ export interface OutboundMessage {
   message: RenderedMessage;
   /** 1 for the first call, then 2, 3 … on retries. */
   attempt: number;
+  /** Meta: `marketing_messages` sends through the Marketing Messages API; else `/messages`. */
+  api?: string | null;
+  /** Meta Marketing Messages API: drop the message if not delivered within this many seconds (from delivery.not_after). */
+  ttlSeconds?: number;
   /**
    * Adapters that gather messages into one request (`batches`) call this when the request
    * carrying the message leaves: the sender's window counts the message then, not when it was
@@ -93,6 +97,8 @@ export interface ProviderTemplate {
   /** APPROVED, PENDING, REJECTED, PAUSED, DISABLED, … as the provider says. */
   status: string;
   category?: string;
+  /** Quality as the provider rates it (Meta quality_score: GREEN, YELLOW, RED, UNKNOWN; Infobip: its own scale). */
+  quality?: string;
   header?: { format: 'TEXT' | 'IMAGE' | 'VIDEO' | 'DOCUMENT' | 'LOCATION'; parameters: number; named: string[] };
   /** `named` lists parameter names for named-parameter templates, else it is empty. */
   body: { parameters: number; named: string[] };

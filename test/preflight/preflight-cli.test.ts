@@ -89,8 +89,9 @@ describe('template pre-flight from the CLI', () => {
 
     expect(await main(['run', 'job.yaml'])).toBe(2);
     expect(requests.filter((r) => r.startsWith('POST'))).toEqual([]);
-    // The listing was fetched once: validate cached it for run.
-    expect(requests).toEqual(['GET /v24.0/WABA1/message_templates']);
+    // validate may use a cached listing; run reads it again, since a template paused or
+    // re-categorised since then must stop the run before its first send.
+    expect(requests).toEqual(['GET /v24.0/WABA1/message_templates', 'GET /v24.0/WABA1/message_templates']);
   });
 
   it('validate passes a mapping that fits', async () => {

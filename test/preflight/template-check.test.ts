@@ -36,7 +36,7 @@ describe('checkTemplate', () => {
   it('names a missing template, language, or a template that is not approved', () => {
     expect(check({ ...good, template: { name: 'welcome', language: 'ja' } })).toEqual(['message.template.name: the provider has no template "welcome" (did you mean "welcome_back"?)']);
     expect(check({ ...good, template: { name: 'welcome_back', language: 'en' } })).toEqual(['message.template.language: template "welcome_back" has no "en" version (its languages: ja)']);
-    expect(check(good, [{ ...WELCOME, status: 'PAUSED' }])).toEqual(['message.template: template "welcome_back" (ja) is PAUSED, not APPROVED (only approved templates can be sent)']);
+    expect(check(good, [{ ...WELCOME, status: 'PAUSED' }])).toEqual(['message.template: template "welcome_back" (ja) is PAUSED, not APPROVED (Meta paused it for low quality; run again once it is reinstated (or use another template))']);
   });
 
   it('compares the number and kind of body parameters', () => {

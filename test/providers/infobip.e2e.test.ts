@@ -32,6 +32,9 @@ function loadedJob(rows: number, delivery: Record<string, unknown>): LoadedJob {
 
 interface SendRow { send_id: string; row_key: string; recipient: string; status: string; reason: string | null; error_code: string | null; error_detail: string | null; attempts: number; provider_message_id: string | null }
 
+/** The job's template as Infobip lists it (v2 shape): runs read it before their first send. */
+const WELCOME_BACK = { name: 'welcome_back', language: 'en_US', status: 'APPROVED', category: 'UTILITY', structure: { body: { text: 'Welcome back, {{1}}!' } } };
+
 let fake: FakeInfobip | undefined;
 let wh: DuckDbWarehouse | undefined;
 afterEach(async () => {
@@ -42,7 +45,7 @@ afterEach(async () => {
 });
 
 async function run(o: { rows: number; fake: FakeInfobipOptions; infobip?: Record<string, unknown>; delivery?: Record<string, unknown> }) {
-  fake = await new FakeInfobip(o.fake).start();
+  fake = await new FakeInfobip({ templates: [WELCOME_BACK], ...o.fake }).start();
   wh = await DuckDbWarehouse.open(':memory:');
   const loaded = loadedJob(o.rows, { rate_per_second: 1000, concurrency: 16, ...o.delivery });
   const config: LoadedConfig = {

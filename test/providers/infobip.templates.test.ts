@@ -58,7 +58,7 @@ describe('infobip templates', () => {
     const p = provider({}, '+44 113 496 0000');
     expect(await p.listTemplates()).toEqual([
       {
-        name: 'welcome_back', language: 'en_US', status: 'APPROVED', category: 'MARKETING',
+        name: 'welcome_back', language: 'en_US', status: 'APPROVED', category: 'MARKETING', quality: 'HIGH',
         header: { format: 'TEXT', parameters: 1, named: [] },
         body: { parameters: 3, named: [] },
         buttons: [{ index: 0, type: 'URL', dynamic: true }, { index: 1, type: 'QUICK_REPLY', dynamic: true }, { index: 2, type: 'PHONE_NUMBER', dynamic: false }],

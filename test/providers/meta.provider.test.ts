@@ -231,8 +231,8 @@ describe('MetaProvider', () => {
       ]);
       const queries = captured.map((c) => Object.fromEntries(new URL(c.path, ORIGIN).searchParams));
       expect(queries).toEqual([
-        { fields: 'name,language,status,category,parameter_format,components', limit: '100' },
-        { fields: 'name,language,status,category,parameter_format,components', limit: '100', after: 'QVFIUa' },
+        { fields: 'name,language,status,category,quality_score,parameter_format,components', limit: '100' },
+        { fields: 'name,language,status,category,quality_score,parameter_format,components', limit: '100', after: 'QVFIUa' },
       ]);
       expect(captured[0]!.headers.authorization).toBe('Bearer EAAtest');
     });

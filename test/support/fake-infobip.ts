@@ -14,6 +14,8 @@ export type Fault = 'http500' | 'http503_html' | 'http429' | 'http400' | 'html20
 
 export interface FakeInfobipOptions {
   apiKey?: string;
+  /** What GET …/templates lists (Infobip's v2 shape); default: none. */
+  templates?: unknown[];
   /** Messages per any sliding 1 s window; more get 429. */
   ratePerSecond?: number;
   /** A REJECTED status for this recipient (digits), inside a 200. */
@@ -112,7 +114,7 @@ export class FakeInfobip {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     if (req.headers.authorization !== `App ${this.options.apiKey ?? 'test-key'}`) return reply(401, UNAUTHORIZED_BODY);
-    if (req.method === 'GET' && /^\/whatsapp\/2\/senders\/[^/]+\/templates$/.test(path)) return reply(200, { templates: [] });
+    if (req.method === 'GET' && /^\/whatsapp\/2\/senders\/[^/]+\/templates$/.test(path)) return reply(200, { templates: this.options.templates ?? [] });
     if (req.method === 'GET' && path === '/account/1/balance') return reply(200, { balance: 47.79, currency: 'EUR' });
     const isTemplate = path === '/whatsapp/1/message/template';
     if (req.method !== 'POST' || (!isTemplate && path !== '/whatsapp/1/message/text')) {

@@ -23,6 +23,7 @@ export function toTemplate(t: TemplateInfo): ProviderTemplate {
     language: String(t.language ?? ''),
     status: String(t.status ?? 'UNKNOWN'),
     ...(typeof t.category === 'string' ? { category: t.category } : {}),
+    ...(typeof t.quality === 'string' ? { quality: t.quality } : {}),
     body: { parameters: placeholderCount(bodyText), named: [] },
     buttons: (Array.isArray(s.buttons) ? s.buttons : []).filter(isObject).map((b, index) => {
       const type = upperSnake(String(b.type ?? ''));

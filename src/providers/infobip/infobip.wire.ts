@@ -112,6 +112,8 @@ export interface TemplateInfo {
   language?: string;
   status?: string;
   category?: string;
+  /** Infobip's own scale (e.g. HIGH), not Meta's GREEN/YELLOW/RED. */
+  quality?: string;
   structure?: {
     header?: { format?: string; text?: string };
     body?: string | { text?: string; examples?: string[] };

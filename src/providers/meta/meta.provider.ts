@@ -1,6 +1,7 @@
 /**
- * `meta`: WhatsApp Cloud API. One POST per message to `/{version}/{phone-number-id}/messages`
- * (the job's sender is the phone number id); meta.errors.ts reads the answer.
+ * `meta`: WhatsApp Cloud API. One POST per message to `/{version}/{phone-number-id}/messages`, or
+ * `/marketing_messages` (the Marketing Messages API) when the run sends that way (the job's sender
+ * is the phone number id); meta.errors.ts reads the answer.
  */
 import type { Dispatcher } from 'undici';
 import { senderRates, type MetaConfig } from '../../config/runtime.schema.js';
@@ -55,7 +56,12 @@ export class MetaProvider implements Provider {
       if (err instanceof MetaPayloadError) return { kind: 'error', action: 'invalid_row', code: 'payload_limit', detail: err.message };
       throw err;
     }
-    return metaSendOutcome(await this.http.request('POST', `/${this.config.graph_version}/${encodeURIComponent(msg.sender)}/messages`, body));
+    // The Marketing Messages API takes the same body at its own path (docs/providers/meta-2026.md),
+    // plus how long Meta may keep trying: past delivery.not_after the message would arrive too late.
+    const marketing = msg.api === 'marketing_messages';
+    const payload = marketing && msg.ttlSeconds !== undefined ? { ...body, message_send_ttl_seconds: msg.ttlSeconds } : body;
+    const path = `/${this.config.graph_version}/${encodeURIComponent(msg.sender)}/${marketing ? 'marketing_messages' : 'messages'}`;
+    return metaSendOutcome(await this.http.request('POST', path, payload));
   }
 
   /**

@@ -9,7 +9,7 @@ import type { ProviderTemplate } from '../provider.js';
 import { describeGraphError, graphError, metaErrorAction, MetaApiError } from './meta.errors.js';
 import type { MetaTemplate, MetaTemplateComponent, MetaTemplateList } from './meta.wire.js';
 
-const FIELDS = 'name,language,status,category,parameter_format,components';
+const FIELDS = 'name,language,status,category,quality_score,parameter_format,components';
 const PAGE_SIZE = 100;
 /** A runaway cursor must not loop for ever: 100 pages is 10,000 templates. */
 const MAX_PAGES = 100;
@@ -56,6 +56,7 @@ export function toProviderTemplate(t: MetaTemplate): ProviderTemplate {
     buttons: (find('BUTTONS')?.buttons ?? []).map((b, index) => ({ index, type: b.type, dynamic: isDynamicButton(b) })),
   };
   if (t.category) result.category = t.category;
+  if (typeof t.quality_score?.score === 'string') result.quality = t.quality_score.score;
   const header = find('HEADER');
   const format = header?.format?.toUpperCase();
   if (header && format && HEADER_FORMATS.has(format)) {

@@ -63,6 +63,8 @@ export interface MetaTemplate {
   language: string;
   status: string;
   category?: string;
+  /** GREEN, YELLOW, RED or UNKNOWN. */
+  quality_score?: { score?: string };
   /** `NAMED` or `POSITIONAL` (the default when absent). */
   parameter_format?: string;
   components?: MetaTemplateComponent[];
