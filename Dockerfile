@@ -35,6 +35,8 @@ COPY bin ./bin
 COPY config ./config
 COPY jobs ./jobs
 COPY sql ./sql
+# The shipped rate card (src/cost/rate-card.ts finds it next to dist/); costs.rate_card points elsewhere.
+COPY data ./data
 # Application files stay root-owned (read-only to the app); only /data is writable by herald.
 # VOLUME after the chown above: changes to a volume path after VOLUME would be discarded.
 VOLUME ["/data"]

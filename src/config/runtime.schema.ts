@@ -163,6 +163,12 @@ export const AdaConfigSchema = z.strictObject({
 });
 export type AdaConfig = z.infer<typeof AdaConfigSchema>;
 
+/** Costs (README "Costs"): the rate card sends are priced with; herald's shipped one when unset. */
+export const CostsConfigSchema = z.strictObject({
+  /** A rate card CSV in the shipped file's columns (data/rate-cards/README.md), relative to the working directory. */
+  rate_card: z.string().min(1).optional(),
+});
+
 export const RuntimeConfigSchema = z.strictObject({
   warehouses: z.record(z.string(), WarehouseConfigSchema).default({ default: { url: 'duckdb:warehouse.duckdb' } }),
   providers: z.strictObject({
@@ -186,6 +192,7 @@ export const RuntimeConfigSchema = z.strictObject({
     max_body_bytes: z.coerce.number().int().positive().default(3 * 1024 * 1024),
   }).default({ port: 8080, host: '0.0.0.0', max_body_bytes: 3 * 1024 * 1024 }),
   consent: ConsentConfigSchema.default(() => ConsentConfigSchema.parse({})),
+  costs: CostsConfigSchema.default({}),
 });
 
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;

@@ -1,5 +1,6 @@
 /** The run funnel and its reasons, from `herald.run_funnel` and `herald.sends`, as rows to print or export. */
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { deferrals, runTotals, type CostRow } from './costs.js';
 
 export interface FunnelRow {
   run_id: string;
@@ -57,8 +58,8 @@ const STAGES = ['audience', 'rejected', 'suppressed', 'duplicate', 'planned', 'a
 
 const pct = (v: number | string | null | undefined) => `${(100 * Number(v ?? 0)).toFixed(1)}%`;
 
-/** A plain-text table: the funnel of each run, then its reasons. */
-export function funnelTable(rows: readonly FunnelRow[], reasonRows: readonly ReasonRow[]): string {
+/** A plain-text table: the funnel of each run, then its reasons, its deferrals and (given cost rows) its cost. */
+export function funnelTable(rows: readonly FunnelRow[], reasonRows: readonly ReasonRow[], costRows?: readonly CostRow[]): string {
   const out: string[] = [];
   for (const r of rows) {
     out.push(`run ${r.run_id}  job ${r.job}  key ${r.run_key}  ${r.run_status}${r.dry_run ? ' (dry run)' : ''}  started ${new Date(r.started_at).toISOString()}`);
@@ -78,6 +79,27 @@ export function funnelTable(rows: readonly FunnelRow[], reasonRows: readonly Rea
       out.push('  reasons:');
       for (const x of mine) out.push(`    ${`${x.status}/${x.reason}`.padEnd(40)} ${Number(x.count).toLocaleString('en').padStart(10)}`);
     }
+    const deferred = deferrals(reasonRows, r.run_id);
+    if (deferred.length > 0) {
+      out.push('  deferred (sent by a later run):');
+      for (const d of deferred) out.push(`    ${(d.reason ?? '').padEnd(20)} ${d.count.toLocaleString('en').padStart(10)}  ${d.label}`);
+    }
+    if (costRows) out.push(...costLines(costRows, r.run_id));
   }
   return out.join('\n');
+}
+
+/** A run's cost by category and currency, then its totals; says so when no status priced it. */
+function costLines(costRows: readonly CostRow[], runId: string): string[] {
+  const mine = costRows.filter((c) => c.run_id === runId);
+  if (mine.length === 0) return ['  cost: no priced status yet (herald.send_costs)'];
+  const out = ['  cost (herald.send_costs):'];
+  for (const c of mine) {
+    const what = `${c.category ?? 'no category'}`.padEnd(28);
+    const amount = c.cost === null ? 'no rate' : `${c.currency} ${c.cost}`;
+    const unpriced = c.unpriced > 0 ? `, ${c.unpriced.toLocaleString('en')} without a rate` : '';
+    out.push(`    ${what} ${c.billable.toLocaleString('en').padStart(10)} billable of ${c.priced.toLocaleString('en')} priced  ${amount}${unpriced}`);
+  }
+  for (const t of runTotals(costRows, runId)) out.push(`    total ${t.currency} ${t.cost}`);
+  return out;
 }

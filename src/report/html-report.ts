@@ -3,6 +3,7 @@
  * nothing fetched) with each run's funnel as a bar chart and its reasons as a table, to attach to
  * a mail or open from a bucket.
  */
+import { deferrals, runTotals, type CostRow } from './costs.js';
 import type { FunnelRow, ReasonRow } from './funnel.js';
 
 const BARS = [
@@ -11,7 +12,7 @@ const BARS = [
 ] as const;
 const SKIPPED = [['rejected', 'Rejected'], ['suppressed', 'Suppressed'], ['duplicate', 'Duplicate'], ['deferred', 'Deferred'], ['unknown', 'Unknown'], ['planned', 'Planned (dry run)']] as const;
 
-export function funnelHtml(rows: readonly FunnelRow[], reasons: readonly ReasonRow[], generatedAt = new Date()): string {
+export function funnelHtml(rows: readonly FunnelRow[], reasons: readonly ReasonRow[], generatedAt = new Date(), costRows: readonly CostRow[] = []): string {
   const title = rows.length === 1 ? `herald · ${rows[0]!.job} · ${rows[0]!.run_id}` : `herald · ${rows.length} runs`;
   return `<!doctype html>
 <html lang="en">
@@ -33,13 +34,13 @@ export function funnelHtml(rows: readonly FunnelRow[], reasons: readonly ReasonR
 <body>
 <h1>${esc(title)}</h1>
 <p class="meta">Generated ${esc(generatedAt.toISOString())} by herald.</p>
-${rows.map((r) => runSection(r, reasons.filter((x) => x.run_id === r.run_id))).join('\n')}
+${rows.map((r) => runSection(r, reasons.filter((x) => x.run_id === r.run_id), costSection(r.run_id, reasons, costRows))).join('\n')}
 </body>
 </html>
 `;
 }
 
-function runSection(r: FunnelRow, reasons: readonly ReasonRow[]): string {
+function runSection(r: FunnelRow, reasons: readonly ReasonRow[], extra: string): string {
   const n = (k: keyof FunnelRow) => Number(r[k] ?? 0);
   const rate = (k: keyof FunnelRow) => (r[k] === null || r[k] === undefined ? '–' : `${(100 * Number(r[k])).toFixed(1)}%`);
   return `<section class="run" id="run-${esc(r.run_id)}">
@@ -59,8 +60,34 @@ ${reasons.length === 0 ? '' : `<table aria-label="reasons">
 <tbody>
 ${reasons.map((x) => `<tr><td>${esc(x.status)}</td><td><code>${esc(x.reason ?? '')}</code></td><td class="n">${Number(x.count).toLocaleString('en')}</td></tr>`).join('\n')}
 </tbody>
-</table>`}
+</table>`}${extra}
 </section>`;
+}
+
+/** The run's deferrals by reason, and its cost by category and currency (herald.send_costs). */
+function costSection(runId: string, reasons: readonly ReasonRow[], costRows: readonly CostRow[]): string {
+  const deferred = deferrals(reasons, runId);
+  const mine = costRows.filter((c) => c.run_id === runId);
+  const parts: string[] = [];
+  if (deferred.length > 0) {
+    parts.push(`<table aria-label="deferrals">
+<thead><tr><th>deferred</th><th>why</th><th>rows</th></tr></thead>
+<tbody>
+${deferred.map((d) => `<tr><td><code>${esc(d.reason ?? '')}</code></td><td>${esc(d.label)}</td><td class="n">${d.count.toLocaleString('en')}</td></tr>`).join('\n')}
+</tbody>
+</table>`);
+  }
+  if (mine.length > 0) {
+    const totals = runTotals(costRows, runId).map((t) => `${t.currency} ${t.cost}`).join(', ');
+    parts.push(`<table aria-label="cost">
+<thead><tr><th>category</th><th>currency</th><th>billable</th><th>priced</th><th>cost</th></tr></thead>
+<tbody>
+${mine.map((c) => `<tr><td>${esc(c.category ?? '')}</td><td>${esc(c.currency ?? '')}</td><td class="n">${c.billable.toLocaleString('en')}</td><td class="n">${c.priced.toLocaleString('en')}</td><td class="n">${c.cost === null ? 'no rate' : esc(c.cost)}</td></tr>`).join('\n')}
+</tbody>
+</table>
+<p>Cost: ${esc(totals || 'none')} (rates from herald.rate_card; only billable statuses count).</p>`);
+  }
+  return parts.length === 0 ? '' : `\n${parts.join('\n')}`;
 }
 
 /** Horizontal bars from audience down the funnel, scaled to the audience. */

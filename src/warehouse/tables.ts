@@ -124,7 +124,22 @@ export const SUPPRESSIONS: TableSpec = {
   columns: [col('recipient', 'text', true), col('reason', 'text', true), col('source_event_id', 'text'), col('created_at', 'timestamptz', true)],
 };
 
-export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS, RUN_PARTS, IDENTITIES] as const;
+/**
+ * The rate card herald prices sends with (src/cost/rate-card.ts), mirrored from its CSV file by
+ * `herald run` and `herald report`: one row per (provider, country or `*`, category, effective_from).
+ * `price` is the decimal as written (text: exact, and no numeric column type is needed for one
+ * table); herald.send_costs casts it.
+ */
+export const RATE_CARD: TableSpec = {
+  name: 'rate_card',
+  key: 'rate_id',
+  columns: [
+    col('rate_id', 'text', true), col('provider', 'text', true), col('country', 'text', true), col('category', 'text', true),
+    col('currency', 'text', true), col('price', 'text', true), col('effective_from', 'timestamptz', true), col('source', 'text'),
+  ],
+};
+
+export const TABLES = [RUNS, SENDS, EVENTS, SUPPRESSIONS, RUN_PARTS, IDENTITIES, RATE_CARD] as const;
 
 /**
  * Views over the tables; portable SQL that both engines accept. Columns are only ever appended
@@ -263,5 +278,80 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
         FROM herald.message_status
         GROUP BY run_id
       ) m ON m.run_id = r.run_id`,
+  },
+  {
+    // One row per send that a status priced (Meta's `pricing`, per-message pricing), with its cost
+    // from herald.rate_card. A send is billed once: Meta puts `pricing` on one status per message,
+    // but older versions put it on sent, delivered and read alike, and webhooks come twice, so
+    // `priced` keeps one event per message: the first billable one, else the first. A status
+    // without `billable` (Meta calls the field deprecated) is billable when its type is `regular`
+    // (not free_customer_service / free_entry_point). `marketing_lite` (Marketing Messages API,
+    // unconfirmed) is billed as marketing. The rate: the send's country, else the `*` row, of the
+    // provider and category, the latest effective_from at or before the priced status's time.
+    // The country and the `*` row are two equi-joins (a join on `country IN (s.country, '*')`
+    // would pair every send with every country's rows); the rate card is small, so each send
+    // meets only its few versions. cost: 0 when not billable, null when billable but unpriced.
+    name: 'send_costs',
+    sql: `
+      WITH priced AS (
+        SELECT provider, provider_message_id, category, billable, pricing_type, priced_at FROM (
+          SELECT provider, provider_message_id, pricing_type,
+            CASE pricing_category WHEN 'marketing_lite' THEN 'marketing' ELSE pricing_category END AS category,
+            coalesce(billable, pricing_type = 'regular', false) AS billable,
+            coalesce(occurred_at, received_at) AS priced_at,
+            row_number() OVER (PARTITION BY provider, provider_message_id
+              ORDER BY CASE WHEN coalesce(billable, pricing_type = 'regular', false) THEN 0 ELSE 1 END, coalesce(occurred_at, received_at), event_id) AS n
+          FROM herald.events
+          WHERE pricing_category IS NOT NULL OR billable IS NOT NULL
+        ) e
+        WHERE n = 1
+      ),
+      billed AS (
+        SELECT s.send_id, s.run_id, s.job, s.provider, s.country, p.category, p.billable, p.pricing_type, p.priced_at
+        FROM herald.sends s
+        JOIN priced p ON p.provider = s.provider AND p.provider_message_id = s.provider_message_id
+      ),
+      candidates AS (
+        SELECT b.send_id, 0 AS fallback, r.effective_from, r.currency, r.price
+        FROM billed b
+        JOIN herald.rate_card r ON r.provider = b.provider AND r.category = b.category AND r.country = b.country
+        WHERE r.effective_from <= b.priced_at
+        UNION ALL
+        SELECT b.send_id, 1 AS fallback, r.effective_from, r.currency, r.price
+        FROM billed b
+        JOIN herald.rate_card r ON r.provider = b.provider AND r.category = b.category
+        WHERE r.country = '*' AND r.effective_from <= b.priced_at
+      ),
+      rate AS (
+        SELECT send_id, currency, price FROM (
+          SELECT send_id, currency, price, row_number() OVER (PARTITION BY send_id ORDER BY fallback, effective_from DESC) AS n
+          FROM candidates
+        ) c
+        WHERE n = 1
+      )
+      SELECT b.send_id, b.run_id, b.job, b.provider, b.country, b.category, b.billable, b.pricing_type, b.priced_at,
+        r.currency,
+        CAST(r.price AS DECIMAL(18, 6)) AS rate,
+        CASE WHEN b.billable THEN CAST(r.price AS DECIMAL(18, 6)) ELSE CAST(0 AS DECIMAL(18, 6)) END AS cost
+      FROM billed b
+      LEFT JOIN rate r ON r.send_id = b.send_id`,
+  },
+  {
+    // The fatigue signal (Meta 131049, the per-user marketing limit): per recipient and job, how
+    // many sends Meta deferred and when the last was. The error code stays on the deferred send
+    // whether it came in the send's answer or in a failed status later (src/pipeline/land.ts);
+    // the time is the status's when there is one, else when the send was made.
+    name: 'marketing_fatigue',
+    sql: `
+      SELECT s.recipient, s.job, count(*) AS deferrals, max(coalesce(f.failed_at, s.sent_at, s.created_at)) AS last_deferred_at
+      FROM herald.sends s
+      LEFT JOIN (
+        SELECT provider, provider_message_id, max(coalesce(occurred_at, received_at)) AS failed_at
+        FROM herald.events
+        WHERE error_code = '131049'
+        GROUP BY provider, provider_message_id
+      ) f ON f.provider = s.provider AND f.provider_message_id = s.provider_message_id
+      WHERE s.status = 'deferred' AND s.error_code = '131049'
+      GROUP BY s.recipient, s.job`,
   },
 ];
