@@ -34,8 +34,8 @@ describe('normalize', () => {
     ];
     const [drafts] = await run(rows);
     expect(drafts).toEqual([
-      { ordinal: 0, rowKey: 'c1', row: rows[0], recipient: '+819012345678' },
-      { ordinal: 1, rowKey: '42', row: rows[1], recipient: '+6591234567' },
+      { ordinal: 0, rowKey: 'c1', row: rows[0], recipient: '+819012345678', country: 'JP' },
+      { ordinal: 1, rowKey: '42', row: rows[1], recipient: '+6591234567', country: 'SG' },
     ]);
   });
 

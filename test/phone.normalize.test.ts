@@ -3,8 +3,9 @@ import { maskPhone, normalizePhone, type PhoneResult } from '../src/pipeline/pho
 
 // Every number below is a generated example (libphonenumber's examples, +1 201 555 01xx, Ofcom's
 // drama ranges and the like); each expectation was checked against libphonenumber-js/max.
-const mobile = (e164: string): PhoneResult => ({ ok: true, e164, type: 'MOBILE' });
-const nanp = (e164: string): PhoneResult => ({ ok: true, e164, type: 'FIXED_LINE_OR_MOBILE' });
+// The country is the label's first word (each accepted case is labelled with its number's region).
+const mobile = (e164: string): PhoneResult => ({ ok: true, e164, type: 'MOBILE', country: null });
+const nanp = (e164: string): PhoneResult => ({ ok: true, e164, type: 'FIXED_LINE_OR_MOBILE', country: null });
 const invalid = (detail: string): PhoneResult => ({ ok: false, reason: 'invalid_phone', detail });
 const landline: PhoneResult = { ok: false, reason: 'not_mobile', detail: 'fixed_line number' };
 const tollFree: PhoneResult = { ok: false, reason: 'not_mobile', detail: 'toll_free number' };
@@ -135,8 +136,9 @@ const rejected: Case[] = [
 ];
 
 describe('normalizePhone', () => {
-  it.each(accepted)('accepts %s', (_label, raw, region, expected) => {
-    expect(normalizePhone(raw, region)).toEqual(expected);
+  it.each(accepted)('accepts %s', (label, raw, region, expected) => {
+    expect(label).toMatch(/^[A-Z]{2} /);
+    expect(normalizePhone(raw, region)).toEqual({ ...expected, country: label.slice(0, 2) });
   });
 
   it.each(rejected)('rejects %s', (_label, raw, region, expected) => {

@@ -135,7 +135,16 @@ export const JobSchema = z.strictObject({
   }).refine((d) => !d.not_before || !d.not_after || d.not_before < d.not_after, {
     message: 'not_before must be earlier than not_after', path: ['not_after'],
   }).default({ dedupe: 'job', retry_failed_after: '7d', unknown_resend_after: '15m', marketing_not_delivered_in: ['US'], over_messaging_limit: 'refuse' }),
-});
+})
+  // Only Meta's Cloud API (and the sandbox that imitates it) sends to business-scoped user ids.
+  .refine((j) => j.audience.user_id === undefined || j.message.provider === 'meta' || j.message.provider === 'sandbox', {
+    message: 'audience.user_id (a BSUID column) needs message.provider meta or sandbox: other providers cannot send to a business-scoped user id',
+    path: ['audience', 'user_id'],
+  })
+  .refine((j) => j.audience.user_id === undefined || j.message.category !== 'authentication', {
+    message: 'audience.user_id cannot go with message.category: authentication: Meta refuses authentication templates to a BSUID (error 131062); give audience.phone only',
+    path: ['audience', 'user_id'],
+  });
 
 export type Job = z.infer<typeof JobSchema>;
 export type BodyParam = z.infer<typeof BodyParamSchema>;

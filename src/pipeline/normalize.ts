@@ -1,12 +1,14 @@
 /**
- * Normalize: each row becomes a Draft with its key and E.164 recipient, or a verdict saying why
- * it will not be sent: missing_key, invalid_phone, not_mobile (rejected), no_consent (suppressed),
- * duplicate_in_segment (duplicate). It reads nothing but the rows: what earlier runs and opt-outs
- * say is decide's business.
+ * Normalize: each row becomes a Draft with its key and recipient — the E.164 number, or the BSUID
+ * its `audience.user_id` column holds (a row with one is sent to it, its phone unread) — or a
+ * verdict saying why it will not be sent: missing_key, invalid_phone, not_mobile, invalid_user_id
+ * (rejected), no_consent (suppressed), duplicate_in_segment (duplicate). It reads nothing but the
+ * rows: what earlier runs and opt-outs say is decide's business.
  */
 import type { Job } from '../config/job.schema.js';
 import { IntegerSet, StringHashSet } from '../util/compact-set.js';
 import type { Draft } from '../types.js';
+import { bsuidCountry, bsuidProblem } from '../util/bsuid.js';
 import type { Row } from '../warehouse/warehouse.js';
 import type { PhoneResult } from './phone.normalize.js';
 import { createPhoneNormalizer, type PhoneNormalizer } from './phone.pool.js';
@@ -21,11 +23,18 @@ export function hasConsent(value: unknown): boolean {
 }
 
 export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones: PhoneNormalizer = createPhoneNormalizer()): AsyncGenerator<Draft[]> {
-  const { key, phone, consent, default_region: region } = job.audience;
+  const { key, phone, consent, default_region: region, user_id: userIdColumn } = job.audience;
+  /** The row's BSUID cell as text, or null when the job has no such column or the cell is empty. */
+  const userIdOf = (row: Row): string | null => {
+    const v = userIdColumn === undefined ? null : row[userIdColumn];
+    const t = v === null || v === undefined ? '' : String(v).trim();
+    return t === '' ? null : t;
+  };
   const zoneColumn = job.delivery.recipient_timezone;
   // In-run dedupe: typed-array sets, small at millions of rows (E.164 digits fit a double).
   const seenKeys = new StringHashSet();
   const seenRecipients = new IntegerSet();
+  const seenUserIds = new StringHashSet();
   let ordinal = 0;
   // Chunks ahead: their phones are parsed (on a worker thread) while this one is processed. Two keep
   // the worker busy; each more holds another 2,048 rows alive (old-generation memory, bench/memory.ts).
@@ -34,7 +43,8 @@ export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones:
   const readAhead = async () => {
     const next = await source.next();
     if (next.done) return false;
-    const parsed = phones.normalize(next.value.map((r) => (phone === undefined ? null : r[phone])), region);
+    // Rows sent to their BSUID skip the phone parse (the costliest step per row).
+    const parsed = phones.normalize(next.value.map((r) => (phone === undefined || userIdOf(r) !== null ? null : r[phone])), region);
     parsed.catch(() => undefined); // awaited below, in order; this only marks it handled meanwhile
     ahead.push({ rows: next.value, parsed });
     return true;
@@ -61,17 +71,33 @@ export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones:
           draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: `${key} ${rowKey} appears earlier in the segment` };
           continue;
         }
-        const normalized = results[i]!;
-        if (!normalized.ok) {
-          draft.verdict = { status: 'rejected', reason: normalized.reason, detail: normalized.detail };
+        const userId = userIdOf(row);
+        if (userId !== null) {
+          const problem = bsuidProblem(userId);
+          if (problem !== null) {
+            draft.verdict = { status: 'rejected', reason: 'invalid_user_id', detail: `column ${userIdColumn!}: ${JSON.stringify(userId)} ${problem}` };
+            continue;
+          }
+          draft.recipient = userId;
+          draft.country = bsuidCountry(userId);
+        } else if (phone === undefined) {
+          draft.verdict = { status: 'rejected', reason: 'invalid_user_id', detail: `column ${userIdColumn!} is empty (and the job gives no audience.phone)` };
           continue;
+        } else {
+          const normalized = results[i]!;
+          if (!normalized.ok) {
+            draft.verdict = { status: 'rejected', reason: normalized.reason, detail: normalized.detail };
+            continue;
+          }
+          draft.recipient = normalized.e164;
+          draft.country = normalized.country;
         }
-        draft.recipient = normalized.e164;
         if (!hasConsent(row[consent])) {
           draft.verdict = { status: 'suppressed', reason: 'no_consent', detail: `${consent} is ${JSON.stringify(row[consent] ?? null)}` };
           continue;
         }
-        if (!seenRecipients.add(Number(normalized.e164.slice(1)))) {
+        const first = userId !== null ? seenUserIds.add(userId) : seenRecipients.add(Number(draft.recipient.slice(1)));
+        if (!first) {
           draft.verdict = { status: 'duplicate', reason: 'duplicate_in_segment', detail: 'same recipient as an earlier row of the segment' };
         }
       }

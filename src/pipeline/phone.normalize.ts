@@ -6,7 +6,8 @@
 import { parsePhoneNumberFromString, parsePhoneNumberWithError, ParseError, type CountryCode, type NumberType } from 'libphonenumber-js/max';
 
 export type PhoneResult =
-  | { ok: true; e164: string; type: NumberType }
+  /** `country`: the number's ISO region, null for non-geographic numbers. */
+  | { ok: true; e164: string; type: NumberType; country: string | null }
   | { ok: false; reason: 'invalid_phone' | 'not_mobile'; detail: string };
 
 // US and CA numbers cannot be told apart from landlines; WhatsApp reaches them, so they count.
@@ -23,7 +24,7 @@ export function normalizePhone(raw: unknown, defaultRegion: string): PhoneResult
   if (type === undefined || !MOBILE_TYPES.has(type)) {
     return { ok: false, reason: 'not_mobile', detail: `${(type ?? 'unknown type').toLowerCase()} number` };
   }
-  return { ok: true, e164: parsed.number, type };
+  return { ok: true, e164: parsed.number, type, country: parsed.country ?? null };
 }
 
 function parseFailure(text: string, defaultRegion: string): string {

@@ -3,11 +3,13 @@
  * in order: the row's `delivery.recipient_timezone` column when it holds a valid IANA zone; else
  * the zones of the number's country (libphonenumber-js for the country, countries-and-timezones
  * for its zones), and where a country spans several zones a row goes only while every one of
- * them is inside the hours — never at night anywhere the number may be; else the job's zone.
+ * them is inside the hours — never at night anywhere the number may be; a BSUID recipient
+ * (`US.1349…`) takes its region prefix as the country; else the job's zone.
  * A row outside the hours is deferred, never sent late.
  */
 import { getCountry } from 'countries-and-timezones';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { bsuidCountry } from '../util/bsuid.js';
 import { isTimeZone } from '../util/time-zone.js';
 
 export interface QuietHours {
@@ -40,7 +42,7 @@ export function quietHours(delivery: { not_before?: string | undefined; not_afte
 
 function zonesOf(recipient: string, rowZone: string | null | undefined, jobTimeZone: string): readonly string[] {
   if (rowZone && isTimeZone(rowZone)) return [rowZone];
-  const country = parsePhoneNumberFromString(recipient)?.country;
+  const country = recipient.startsWith('+') ? parsePhoneNumberFromString(recipient)?.country : bsuidCountry(recipient);
   const zones = country ? getCountry(country)?.timezones : undefined;
   return zones && zones.length > 0 ? zones : [jobTimeZone];
 }

@@ -22,8 +22,8 @@ export function bsuidProblem(value: string): string | null {
   if (!/^[A-Z]{2}\./.test(value)) return 'does not start with a two-letter region and a dot (e.g. US.13491208655302741918)';
   const id = value.slice(3).replace(/^ENT\./, '');
   if (id === '') return 'has no id after the region';
-  if (id.length > 128) return `its id has ${id.length} characters, more than 128`;
-  return 'its id has characters other than letters and digits';
+  if (id.length > 128) return `has an id of ${id.length} characters, more than 128`;
+  return 'has characters other than letters and digits in its id';
 }
 
 /** The region a BSUID starts with, when it is a known country (`US.1349…` → US). */
