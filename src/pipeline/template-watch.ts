@@ -44,7 +44,7 @@ export function watchTemplate(o: TemplateWatchOptions): { signal: AbortSignal; c
     try {
       const rows = await o.wh.query<TemplateEventRow>(
         "SELECT event_id, payload, received_at FROM herald.events WHERE provider = $1 AND event_type = 'template' AND received_at >= $2 " +
-        "AND payload->'value'->>'message_template_name' = $3 ORDER BY received_at, event_id",
+        "AND (payload->'value'->>'message_template_name') = $3 ORDER BY received_at, event_id",
         [o.provider, o.since, o.template.name]);
       for (const row of rows) {
         if (seen.has(row.event_id)) continue;

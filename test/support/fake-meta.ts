@@ -77,6 +77,8 @@ export interface FakeMetaOptions {
   version?: string;
   /** `throughput.level` of the number (`GET /{id}?fields=throughput`); absent: Meta's node without it. */
   throughputLevel?: string;
+  /** `GET /{waba-id}/message_templates` answers these (Meta's shape); absent: answered like any unknown path (error 100). */
+  templates?: unknown[];
 }
 
 export interface FakeRequest {
@@ -154,12 +156,18 @@ export class FakeMeta {
     const path = (req.url ?? '').split('?')[0]!;
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
     const record = (to: string | null, body: unknown, answer: string) => this.requests.push({ at, method: req.method ?? '', path, token, to, body, answer });
-    const send = new RegExp(`^/${this.version.replace('.', '\\.')}/(\\d+)/messages$`).exec(path);
+    // /messages, or the Marketing Messages API's /marketing_messages: the same body.
+    const send = new RegExp(`^/${this.version.replace('.', '\\.')}/(\\d+)/(?:marketing_)?messages$`).exec(path);
+    const templates = new RegExp(`^/${this.version.replace('.', '\\.')}/(\\w+)/message_templates$`).exec(path);
     const node = new RegExp(`^/${this.version.replace('.', '\\.')}/(\\d+)$`).exec(path);
 
     if (token !== this.o.goodToken) {
       record(null, null, '190');
       return json(res, 401, token === this.o.expiredToken ? EXPIRED_TOKEN_BODY : INVALID_TOKEN_BODY);
+    }
+    if (req.method === 'GET' && templates && this.o.templates) {
+      record(null, null, 'templates');
+      return json(res, 200, { data: this.o.templates });
     }
     if (req.method === 'GET' && node) {
       record(null, null, 'node');
