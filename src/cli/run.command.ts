@@ -1,5 +1,6 @@
 /** `herald run <job> [--dry-run] [--limit N] [--run-key K] [--resend-unknown] [--json]` */
 import { ConfigError, errorMessage } from '../errors.js';
+import { dryRunCost } from '../cost/estimate.js';
 import { createSenders } from '../dispatch/senders.js';
 import { createLogger, type Logger } from '../log.js';
 import { preflight, templateAccount } from '../preflight/template-check.js';
@@ -44,9 +45,11 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     await ctx.provider.close(); // lets late provider events land before the funnel is read
     const rows = await funnel(ctx.wh, { runId: summary.run_id });
     console.log(funnelTable(rows, await reasons(ctx.wh, [summary.run_id])));
+    const cost = await dryRunCost(ctx, summary); // a dry run's estimated cost, from the rate card
+    if (cost) console.log(cost.text);
     if (summary.error) console.error(`run ${summary.status}: ${summary.error}`);
     if (summary.exit_code === 3) console.error(`failure ratio ${(summary.failure_ratio * 100).toFixed(1)}% is above max_failure_ratio`);
-    if (flags.json === true) console.log(JSON.stringify(summary));
+    if (flags.json === true) console.log(JSON.stringify(cost ? { ...summary, estimated_cost: cost.estimate } : summary));
     return summary.exit_code;
   } finally {
     progress.stop();
