@@ -7,18 +7,18 @@ import { getCountry } from 'countries-and-timezones';
 
 export const BSUID_PATTERN = /^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$/;
 
-export function isBsuid(v: unknown): v is string {
+export function isBsuid(v: unknown): boolean {
   return typeof v === 'string' && BSUID_PATTERN.test(v);
 }
 
 /** The BSUID as text when `v` is one, else null (vendor JSON: anything may be in the field). */
 export function bsuid(v: unknown): string | null {
-  return isBsuid(v) ? v : null;
+  return typeof v === 'string' && BSUID_PATTERN.test(v) ? v : null;
 }
 
 /** Why `value` is not a BSUID, for a row's rejection detail; null when it is one. */
 export function bsuidProblem(value: string): string | null {
-  if (BSUID_PATTERN.test(value)) return null;
+  if (isBsuid(value)) return null;
   if (!/^[A-Z]{2}\./.test(value)) return 'does not start with a two-letter region and a dot (e.g. US.13491208655302741918)';
   const id = value.slice(3).replace(/^ENT\./, '');
   if (id === '') return 'has no id after the region';

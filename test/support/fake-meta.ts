@@ -87,7 +87,7 @@ export interface FakeRequest {
   method: string;
   path: string;
   token: string;
-  /** Digits of `to`, for sends. */
+  /** Digits of `to`, or the BSUID of `recipient`, for sends. */
   to: string | null;
   body: unknown;
   /** `accepted`, a Meta error code, `http:503`, or the fate played. */
@@ -180,18 +180,20 @@ export class FakeMeta {
       return json(res, 400, { error: { message: `Unsupported ${req.method} request.`, type: 'GraphMethodException', code: 100, fbtrace_id: 'AbCdEf' } });
     }
     this.arrivals.push(at);
-    let body: { messaging_product?: unknown; to?: unknown; type?: unknown; biz_opaque_callback_data?: unknown };
+    let body: { messaging_product?: unknown; to?: unknown; recipient?: unknown; type?: unknown; biz_opaque_callback_data?: unknown };
     try {
       body = JSON.parse(text) as typeof body;
     } catch {
       record(null, text, '100');
       return json(res, 400, { error: { message: '(#100) Invalid parameter', type: 'OAuthException', code: 100, fbtrace_id: 'AbCdEf' } });
     }
-    if (body.messaging_product !== 'whatsapp' || typeof body.to !== 'string' || (body.type !== 'template' && body.type !== 'text')) {
+    // `recipient` is a business-scoped user id (docs/providers/meta-2026.md §1); `to` wins when both are given.
+    const bsuid = typeof body.to !== 'string' && typeof body.recipient === 'string' ? body.recipient : null;
+    if (body.messaging_product !== 'whatsapp' || (typeof body.to !== 'string' && bsuid === null) || (body.type !== 'template' && body.type !== 'text')) {
       record(null, body, '100');
       return json(res, 400, { error: { message: '(#100) Invalid parameter', type: 'OAuthException', code: 100, fbtrace_id: 'AbCdEf' } });
     }
-    const to = digits(body.to);
+    const to = bsuid ?? digits(body.to as string);
     const cap = this.o.ratePerSecond ?? Infinity;
     if (this.arrivals.filter((t) => at - t < 1000).length > cap) {
       record(to, body, '130429');
@@ -201,7 +203,8 @@ export class FakeMeta {
     const accept = (status = 'accepted') => {
       const wamid = `wamid.HBgL${Buffer.from(`${to}:${++this.wamids}`).toString('base64url')}`;
       this.accepted.push({ to, wamid, callbackData: body.biz_opaque_callback_data });
-      return { messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: to }], messages: [{ id: wamid, message_status: status }] };
+      const contact = bsuid ? { input: bsuid, user_id: bsuid } : { input: body.to, wa_id: to };
+      return { messaging_product: 'whatsapp', contacts: [contact], messages: [{ id: wamid, message_status: status }] };
     };
     record(to, body, fate ?? 'accepted');
     switch (fate) {

@@ -6,6 +6,7 @@
 import type { OutboundMessage } from '../provider.js';
 import { overLimit, TEXT_LIMITS } from '../text-length.js';
 import type { ButtonParam, HeaderParam, TemplateParam } from '../../types.js';
+import { isBsuid } from '../../util/bsuid.js';
 import type { MetaComponent, MetaParameter, MetaSendRequest } from './meta.wire.js';
 
 export const META_LIMITS = { ...TEXT_LIMITS, callbackData: 512 } as const;
@@ -22,8 +23,9 @@ export function metaRequestBody(msg: OutboundMessage): MetaSendRequest {
   const envelope = {
     messaging_product: 'whatsapp',
     recipient_type: 'individual',
-    // E.164 with its '+': without it Meta may read the number in the sender's country.
-    to: msg.recipient,
+    // A BSUID goes in `recipient`, whole; a number in `to`, E.164 with its '+' (without it Meta
+    // may read the number in the sender's country).
+    ...(isBsuid(msg.recipient) ? { recipient: msg.recipient } : { to: msg.recipient }),
     biz_opaque_callback_data: checkLength(msg.sendId, META_LIMITS.callbackData, 'callback data (send id)'),
   } as const;
   const { message } = msg;

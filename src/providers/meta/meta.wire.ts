@@ -19,13 +19,16 @@ export type MetaComponent =
   | { type: 'button'; sub_type: 'url'; index: string; parameters: [{ type: 'text'; text: string }] }
   | { type: 'button'; sub_type: 'quick_reply'; index: string; parameters: [{ type: 'payload'; payload: string }] };
 
-interface MetaEnvelope {
+type MetaEnvelope = {
   messaging_product: 'whatsapp';
   recipient_type: 'individual';
-  to: string;
   /** ≤ 512 chars, echoed in status webhooks: herald's send id. */
   biz_opaque_callback_data: string;
-}
+} & (
+  | { to: string }
+  /** A business-scoped user id (`US.1349…`, docs/providers/meta-2026.md §1); Meta takes `to` when both are given. */
+  | { recipient: string }
+);
 
 export type MetaSendRequest = MetaEnvelope & (
   | { type: 'template'; template: { name: string; language: { code: string }; components?: MetaComponent[] } }
@@ -35,7 +38,8 @@ export type MetaSendRequest = MetaEnvelope & (
 /** HTTP 200: accepted (not delivered). */
 export interface MetaSendResponse {
   messaging_product?: string;
-  contacts?: { input?: string; wa_id?: string }[];
+  /** `wa_id` when sent to a phone, `user_id` when sent to a BSUID. */
+  contacts?: { input?: string; wa_id?: string; user_id?: string }[];
   /** `message_status`: `accepted` or `held_for_quality_assessment`. */
   messages?: { id?: string; message_status?: string }[];
 }

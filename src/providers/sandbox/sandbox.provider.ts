@@ -1,6 +1,7 @@
 /**
  * `sandbox`: an in-process simulator of Meta's semantics, so the demo needs no account. It accepts
- * with wamid-like ids, fails a configurable share of recipients permanently (131026, every time)
+ * with wamid-like ids (numbers and business-scoped user ids alike), fails a configurable share of
+ * recipients permanently (131026, every time)
  * and of first attempts transiently (131000, retried to success), then emits Meta-shaped `sent` / `delivered` / `read` / `failed` statuses
  * after delays: some out of order, some twice. Every choice is a hash of (seed, send, attempt),
  * so runs repeat whatever the timing. Acceptances can be logged to a JSON-lines file, the way a
@@ -11,6 +12,7 @@ import { appendFileSync } from 'node:fs';
 import { senderRates, type SandboxConfig } from '../../config/runtime.schema.js';
 import { metaStatusEvent, type MetaStatus } from '../meta/meta.status.js';
 import type { EventSink, OutboundMessage, Provider, SendOutcome } from '../provider.js';
+import { isBsuid } from '../../util/bsuid.js';
 
 export class SandboxProvider implements Provider {
   readonly name = 'sandbox' as const;
@@ -59,9 +61,10 @@ export class SandboxProvider implements Provider {
   private scheduleStatuses(msg: OutboundMessage, wamid: string): void {
     const max = this.config.max_event_delay_ms;
     const at = (name: string) => Math.floor(this.roll(msg.sendId, name) * max);
+    // As Meta does: a send to a BSUID is reported by `recipient_user_id` (phone withheld), one to a number by `recipient_id`.
     const base: Omit<MetaStatus, 'status' | 'timestamp'> = {
       id: wamid,
-      recipient_id: msg.recipient.slice(1),
+      ...(isBsuid(msg.recipient) ? { recipient_user_id: msg.recipient } : { recipient_id: msg.recipient.slice(1) }),
       biz_opaque_callback_data: msg.sendId,
     };
     const emit = (status: string, delay: number, extra: Partial<MetaStatus> = {}) => {
