@@ -3,8 +3,9 @@ import { ConfigError, errorMessage } from '../errors.js';
 import { dryRunCost } from '../cost/estimate.js';
 import { createSenders } from '../dispatch/senders.js';
 import { createLogger, type Logger } from '../log.js';
-import { preflight, templateAccount } from '../preflight/template-check.js';
+import { preflight, templateAccount, type Preflight } from '../preflight/template-check.js';
 import { runJob } from '../pipeline/run-job.js';
+import type { BudgetReport } from '../pipeline/messaging-budget.js';
 import { funnel, funnelTable, reasons } from '../report/funnel.js';
 import { openJobContext, type JobContext } from './context.js';
 import { progressPrinter } from './progress.js';
@@ -18,8 +19,9 @@ export async function runCommand(positionals: string[], flags: Record<string, un
 
   const ctx = await openJobContext(positionals[0]!);
   const logger = createLogger();
+  let checked: Preflight;
   try {
-    await checkTemplateFirst(ctx, logger);
+    checked = await checkTemplateFirst(ctx, logger);
   } catch (err) {
     await ctx.close();
     throw err;
@@ -38,7 +40,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     const summary = await runJob({
       loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, senders, logger,
       dryRun, ...(limit ? { limit } : {}), ...(typeof flags['run-key'] === 'string' ? { runKey: flags['run-key'] } : {}),
-      resendUnknown: flags['resend-unknown'] === true, stop: stop.signal, onProgress: (t) => progress.update(t),
+      resendUnknown: flags['resend-unknown'] === true, stop: stop.signal, preflight: checked, onProgress: (t) => progress.update(t),
     });
     progress.stop();
     if (summary.already_finished) console.error(`run key ${summary.run_key} already finished as run ${summary.run_id}; nothing was sent`);
@@ -47,6 +49,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     console.log(funnelTable(rows, await reasons(ctx.wh, [summary.run_id])));
     const cost = await dryRunCost(ctx, summary); // a dry run's estimated cost, from the rate card
     if (cost) console.log(cost.text);
+    if (summary.messaging_limit) console.log(messagingLimitLine(summary.messaging_limit, summary.dry_run));
     if (summary.error) console.error(`run ${summary.status}: ${summary.error}`);
     if (summary.exit_code === 3) console.error(`failure ratio ${(summary.failure_ratio * 100).toFixed(1)}% is above max_failure_ratio`);
     if (flags.json === true) console.log(JSON.stringify(cost ? { ...summary, estimated_cost: cost.estimate } : summary));
@@ -60,19 +63,28 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   }
 }
 
+/** Unique recipients the portfolio will have reached in the next 24 h, against its messaging limit. */
+function messagingLimitLine(r: BudgetReport, dryRun: boolean): string {
+  const limit = r.limit === null ? (r.source === 'not known' ? 'limit not known' : `unlimited (${r.source})`) : `limit ${r.limit} (${r.source})`;
+  const deferred = r.deferred > 0 ? `; ${r.deferred} ${dryRun ? 'would be' : ''} deferred as over the limit`.replace('  ', ' ') : '';
+  return `unique recipients in the next 24 h: ${r.next_24h} (${r.used_24h} messaged in the last 24 h + ${r.new_recipients} new in this run), ${limit}${deferred}`;
+}
+
 /**
- * The job's mapping against the approved template, before any send: a mismatch is exit 2. When
- * the listing itself fails the run goes on (the provider's own answers still stop a run whose
- * template is wrong, after a few identical errors), with a warning.
+ * The job's mapping against the template as the provider has it now (status, category), before
+ * anything is opened: a mismatch is exit 2. When the listing itself fails the run goes on (the
+ * provider's own answers still stop a run whose template is wrong, after a few identical errors),
+ * with a warning.
  */
-async function checkTemplateFirst(ctx: JobContext, logger: Logger): Promise<void> {
+async function checkTemplateFirst(ctx: JobContext, logger: Logger): Promise<Preflight> {
   const { job, file } = ctx.loaded;
-  let problems;
+  let checked: Preflight;
   try {
-    problems = await preflight(job, file, ctx.provider, templateAccount(job.message.provider, ctx.config.config, job.message.sender));
+    checked = await preflight(job, file, ctx.provider, templateAccount(job.message.provider, ctx.config.config, job.message.sender), { refresh: true });
   } catch (err) {
     logger.warn({ err: errorMessage(err) }, 'could not list the provider\'s templates; sending without the pre-flight check');
-    return;
+    return { problems: [] };
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (checked.problems.length > 0) throw new ConfigError(checked.problems);
+  return checked;
 }

@@ -80,6 +80,13 @@ export const MetaConfigSchema = z.strictObject({
   /** Per sender, unless `senders` says otherwise; at run start herald also reads the number's throughput level. */
   rate_per_second: z.coerce.number().positive().default(80),
   senders: sendersField(1000),
+  /**
+   * Unique users the business portfolio may reach in a rolling 24 h (Meta's messaging limit), when
+   * Meta cannot be asked or should not be trusted; else herald reads whatsapp_business_manager_messaging_limit.
+   */
+  messaging_limit: z.union([z.coerce.number().int().positive(), z.literal('unlimited')]).optional(),
+  /** The phone number ids of the portfolio whose sends count against the limit (default: every Meta sender in herald.sends). */
+  portfolio_senders: z.array(z.coerce.string().min(1)).min(1).optional(),
   /** Headers and body of each Cloud API answer must arrive within this many ms (http.ts default: 15 s). */
   timeout_ms: z.coerce.number().int().positive().optional(),
 });

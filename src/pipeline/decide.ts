@@ -11,6 +11,7 @@ import type { Draft, SendRecord, Verdict } from '../types.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { dedupeSince, idempotencyKey, sendId } from './identity.js';
 import { withVerdict, type Sendable } from './land.js';
+import type { MessagingBudget } from './messaging-budget.js';
 import { quietHours } from './quiet-hours.js';
 
 export interface DecideOptions {
@@ -29,6 +30,8 @@ export interface DecideOptions {
   category?: string | null;
   /** The API path every send of the run takes (Meta: messages | marketing_messages), for the ledger. */
   api?: string | null;
+  /** The portfolio's messaging limit: a new recipient past it is deferred (counted only, in a dry run). */
+  budget?: MessagingBudget | null;
 }
 
 /** One batch's fates. */
@@ -57,6 +60,13 @@ export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions):
     ? { status: 'rejected', reason: 'marketing_not_delivered_in_country', detail: `Meta does not deliver marketing templates to ${draft.country} numbers (delivery.marketing_not_delivered_in)` }
     : null);
 
+  // Asked last, of rows that would go (or be planned): only they reach a user.
+  const overBudget = (recipient: string): Verdict | null => {
+    if (!o.budget || o.budget.take(recipient) || o.dryRun) return null;
+    const r = o.budget.report();
+    return { status: 'deferred', reason: 'messaging_limit', detail: `the portfolio's messaging limit (${r.limit} unique users per 24 h, ${r.source}) is reached: ${r.used_24h} in the 24 h before this run, ${r.new_recipients} new in it` };
+  };
+
   for await (const batch of drafts) {
     const created = o.now();
     const rows = batch.map((draft) => ({ draft, record: baseRecord(o, draft, created) }));
@@ -70,7 +80,8 @@ export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions):
       if (earlier && !OPEN.has(earlier.status) && !resendable) continue;
       if (earlier) Object.assign(record, { created_at: new Date(earlier.created_at), attempts: Number(earlier.attempts) });
       const hold = draft.verdict ? null : holdAt(record.recipient!, draft.timeZone);
-      const verdict = draft.verdict ?? countryRule(draft) ?? verdictFor(record, draft, { prior, optedOut, dryRun: o.dryRun, resendUnknown: o.resendUnknown, hold: hold!(created) });
+      let verdict = draft.verdict ?? countryRule(draft) ?? verdictFor(record, draft, { prior, optedOut, dryRun: o.dryRun, resendUnknown: o.resendUnknown, hold: hold!(created) });
+      if (!verdict || verdict.status === 'planned') verdict = overBudget(record.recipient!) ?? verdict;
       if (verdict) {
         (earlier ? out.resettled : out.settled).push(withVerdict(record, verdict));
       } else {

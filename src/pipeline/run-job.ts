@@ -20,6 +20,7 @@ import { isConnectionLoss, type HeldLock, type Warehouse } from '../warehouse/wa
 import { preflight, runCategory, type Preflight } from '../preflight/template-check.js';
 import { decide } from './decide.js';
 import { watchTemplate } from './template-watch.js';
+import { openBudget, type BudgetReport, type MessagingBudget } from './messaging-budget.js';
 import { dispatch } from './dispatch.js';
 import { newRunId } from './identity.js';
 import { Ledger, reconcileUnknowns, recoverInterrupted, type PartKey, type Tally } from './land.js';
@@ -69,6 +70,8 @@ export interface RunSummary {
   failure_ratio: number;
   error: string | null;
   exit_code: 0 | 1 | 3;
+  /** The portfolio's messaging limit as this run met it (unique recipients in the next 24 h), when known. */
+  messaging_limit?: BudgetReport;
 }
 
 export async function runJob(o: RunOptions): Promise<RunSummary> {
@@ -126,14 +129,20 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     const ledger = new Ledger(o.wh, job, now, o.onProgress && ((t) => o.onProgress!(total === undefined ? t : { ...t, total })));
     let status: RunRecord['status'] = 'succeeded';
     let error: string | null = null;
+    let budget: MessagingBudget | null = null;
     try {
+      budget = await openBudget({
+        wh: o.wh, job, provider: o.provider, dryRun, now: now(), logger: o.logger,
+        scope: { provider: o.provider.name, senders: o.provider.portfolioSenders ?? null }, ...(o.stop ? { stop: o.stop } : {}),
+      });
+      if (budget && !dryRun && job.delivery.over_messaging_limit === 'refuse') await refuseOverBudget(o, budget, run.run_id);
       const rows = segmentRows(segment, o.limit);
       const drafts = normalize(job, rows);
       const ours = o.part ? keepPart(drafts, o.part) : drafts;
       const rendered = render(job, ours, { lastInbound: (recipients) => findLastInbound(o.wh, recipients) });
       const decided = decide(rendered, {
         job, runId: run.run_id, dryRun, resumed, resendUnknown: o.resendUnknown ?? false, resendsSafely: o.provider.resendsSafely ?? false, wh: o.wh, now,
-        category, api: apiPath(job, category),
+        category, api: apiPath(job, category), budget,
       });
       const stop = o.stop ? AbortSignal.any([o.stop, lock.lost]) : lock.lost;
       // A job's rate is the run's: its parts, wherever they run, share it evenly.
@@ -162,6 +171,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     } finally {
       await segment.close();
       await ledger.idle().catch(() => undefined);
+      await budget?.close(); // after the ledger: the next run of the portfolio counts these sends
     }
     let counts: RunCounts;
     try {
@@ -173,6 +183,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
         `run again with --run-key ${run.run_key} to continue it`, { cause: err });
     }
     const summary = summarize({ ...run, status, error }, counts, { resumed, alreadyFinished: false }, job.delivery.max_failure_ratio);
+    if (budget) summary.messaging_limit = budget.report();
     o.logger.info({ run_id: run.run_id, status, counts }, 'run finished');
     return summary;
   } finally {
@@ -190,6 +201,41 @@ export function apiPath(job: Job, category: string | null): 'messages' | 'market
   const api = job.message.meta?.api ?? 'messages';
   if (job.message.template === undefined) return 'messages';
   return api === 'marketing_messages' || (api === 'auto' && category === 'marketing') ? 'marketing_messages' : 'messages';
+}
+
+/**
+ * delivery.over_messaging_limit: refuse. Before the first send: the segment's rows not yet settled
+ * in this run are at most that many new recipients; when those might not fit, the segment is
+ * normalized once more to count its distinct recipients herald has not messaged in 24 h. Refused
+ * runs end `aborted`, nothing sent; `defer` sends up to the limit instead.
+ */
+async function refuseOverBudget(o: RunOptions, budget: MessagingBudget, runId: string): Promise<void> {
+  const [stored] = await o.wh.query<{ n: number | string }>('SELECT count(*) AS n FROM herald.sends WHERE run_id = $1', [runId]);
+  const rows = Math.min(await countSegment(o.wh, o.loaded, o.params), o.limit ?? Infinity);
+  const upper = Math.max(0, rows - Number(stored?.n ?? 0));
+  if (upper <= budget.left) return;
+  const fresh = await newRecipients(o, budget);
+  if (fresh <= budget.left) return;
+  const r = budget.report();
+  throw new RunAbortedError(`the audience would pass the messaging limit: ${fresh} recipients not messaged in the last 24 h, ` +
+    `${budget.left} of ${r.limit} unique users per 24 h left (${r.source}; ${r.used_24h} messaged from the portfolio in the last 24 h); nothing was sent. ` +
+    'Set delivery.over_messaging_limit: defer to send up to the limit and defer the rest, or run later');
+}
+
+/** Distinct recipients of the segment (this part of it) that would take a unit of the budget. */
+async function newRecipients(o: RunOptions, budget: MessagingBudget): Promise<number> {
+  const { job } = o.loaded;
+  const segment = await openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: false });
+  const seen = new Set<string>();
+  try {
+    const drafts = normalize(job, segmentRows(segment, o.limit));
+    for await (const batch of o.part ? keepPart(drafts, o.part) : drafts) {
+      for (const d of batch) if (!d.verdict && d.recipient && !budget.counted(d.recipient)) seen.add(d.recipient);
+    }
+  } finally {
+    await segment.close();
+  }
+  return seen.size;
 }
 
 /** How often a sending run looks for news of its template (HERALD_TEMPLATE_WATCH_MS, default 5 s). */

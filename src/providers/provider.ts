@@ -67,6 +67,13 @@ export interface Provider {
   readonly senderRates?: Readonly<Record<string, number>>;
   /** The provider's hard maximum per sender (ADA: 5/s); a job asking for more is a config error. */
   readonly maxRatePerSecond?: number;
+  /**
+   * Unique users the sender's business may reach in a rolling 24 h (Meta's messaging limit, per
+   * portfolio): limit null is unlimited; undefined when neither the config nor the provider says.
+   */
+  messagingLimit?(sender: string): Promise<{ limit: number | null; source: string } | undefined>;
+  /** The senders whose sends count against the same messaging limit (undefined: every sender of the provider). */
+  readonly portfolioSenders?: readonly string[];
   /** What the provider says the sender may do now (Meta: the number's throughput level). */
   senderThroughput?(sender: string): Promise<{ rate: number; source: string } | undefined>;
   /** Messages travel several per request and the adapter calls `departing` for each (Infobip). */

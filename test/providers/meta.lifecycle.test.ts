@@ -144,4 +144,21 @@ describe('template lifecycle against the fake Cloud API', () => {
     expect(perRecipient.size).toBe(30);
     expect([...perRecipient.values()].every((n) => n === 1)).toBe(true);
   }, 30_000);
+
+  it('reads the portfolio\'s messaging limit from the number, unless the config says it', async () => {
+    const limitOf = async (o: { tier?: string; configured?: number | 'unlimited' }) => {
+      const f = await FakeMeta.start({ goodToken: TOKEN, ...(o.tier ? { messagingLimit: o.tier } : {}) });
+      const p = new MetaProvider(MetaConfigSchema.parse({ base_url: f.url, access_token: TOKEN, ...(o.configured ? { messaging_limit: o.configured } : {}) }), { configFile: 'herald.yaml' });
+      try {
+        return await p.messagingLimit(PHONE_ID);
+      } finally {
+        await p.close();
+        await f.close();
+      }
+    };
+    expect(await limitOf({ tier: 'TIER_2K' })).toEqual({ limit: 2000, source: 'meta TIER_2K' });
+    expect(await limitOf({ tier: 'TIER_UNLIMITED' })).toEqual({ limit: null, source: 'meta TIER_UNLIMITED' });
+    expect(await limitOf({})).toBeUndefined(); // Meta does not say: no limit is assumed, the run is not held
+    expect(await limitOf({ tier: 'TIER_100K', configured: 250 })).toEqual({ limit: 250, source: 'providers.meta.messaging_limit' });
+  });
 });

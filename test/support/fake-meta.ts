@@ -77,6 +77,8 @@ export interface FakeMetaOptions {
   version?: string;
   /** `throughput.level` of the number (`GET /{id}?fields=throughput`); absent: Meta's node without it. */
   throughputLevel?: string;
+  /** `whatsapp_business_manager_messaging_limit` of the number (TIER_250 … TIER_UNLIMITED); absent: not in the node. */
+  messagingLimit?: string;
   /** `GET /{waba-id}/message_templates` answers these (Meta's shape); absent: answered like any unknown path (error 100). */
   templates?: unknown[];
 }
@@ -173,6 +175,9 @@ export class FakeMeta {
       record(null, null, 'node');
       const fields = new URL(req.url ?? '/', 'http://fake').searchParams.get('fields') ?? '';
       if (fields === 'throughput') return json(res, 200, { id: node[1], ...(this.o.throughputLevel ? { throughput: { level: this.o.throughputLevel } } : {}) });
+      if (fields === 'whatsapp_business_manager_messaging_limit') {
+        return json(res, 200, { id: node[1], ...(this.o.messagingLimit ? { whatsapp_business_manager_messaging_limit: this.o.messagingLimit } : {}) });
+      }
       return json(res, 200, { id: node[1], display_phone_number: '15550783881' });
     }
     if (req.method !== 'POST' || !send) {

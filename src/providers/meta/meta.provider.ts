@@ -24,12 +24,18 @@ export interface MetaProviderOptions {
 /** Messages per second of each throughput level Meta reports for a number. */
 const THROUGHPUT_LEVELS: Readonly<Record<string, number>> = { STANDARD: 80, HIGH: 1000 };
 
+/** Meta's messaging limit levels in unique users per rolling 24 h (null: unlimited). */
+const MESSAGING_TIERS: Readonly<Record<string, number | null>> = {
+  TIER_50: 50, TIER_250: 250, TIER_1K: 1000, TIER_2K: 2000, TIER_10K: 10_000, TIER_100K: 100_000, TIER_UNLIMITED: null,
+};
+
 export class MetaProvider implements Provider {
   readonly name = 'meta' as const;
   readonly defaultRatePerSecond: number;
   readonly senderRates: Readonly<Record<string, number>>;
   /** Cloud API's highest throughput level (shared/reference/meta-cloud-api.md). */
   readonly maxRatePerSecond = 1000;
+  readonly portfolioSenders?: readonly string[];
   private readonly http: HttpClient;
 
   constructor(private readonly config: MetaConfig, private readonly options: MetaProviderOptions) {
@@ -39,6 +45,7 @@ export class MetaProvider implements Provider {
     }
     this.defaultRatePerSecond = config.rate_per_second;
     this.senderRates = senderRates(config.senders);
+    if (config.portfolio_senders) this.portfolioSenders = config.portfolio_senders;
     this.http = new HttpClient({
       baseUrl: config.base_url,
       headers: { authorization: `Bearer ${config.access_token}` },
@@ -74,6 +81,21 @@ export class MetaProvider implements Provider {
     const level = (r.json as { throughput?: { level?: unknown } } | undefined)?.throughput?.level;
     const rate = typeof level === 'string' ? THROUGHPUT_LEVELS[level] : undefined;
     return rate === undefined ? undefined : { rate, source: `meta throughput ${String(level)}` };
+  }
+
+  /**
+   * The portfolio's messaging limit: `messaging_limit` from the config, else the number's
+   * `whatsapp_business_manager_messaging_limit` (TIER_250 … TIER_UNLIMITED; docs/providers/meta-2026.md).
+   */
+  async messagingLimit(phoneNumberId: string): Promise<{ limit: number | null; source: string } | undefined> {
+    const configured = this.config.messaging_limit;
+    if (configured !== undefined) return { limit: configured === 'unlimited' ? null : configured, source: 'providers.meta.messaging_limit' };
+    const field = 'whatsapp_business_manager_messaging_limit';
+    const r = await this.http.request('GET', `/${this.config.graph_version}/${encodeURIComponent(phoneNumberId)}?fields=${field}`);
+    if (r.kind !== 'response' || r.status !== 200) return undefined;
+    const tier = (r.json as Record<string, unknown> | undefined)?.[field];
+    if (typeof tier !== 'string' || !(tier in MESSAGING_TIERS)) return undefined;
+    return { limit: MESSAGING_TIERS[tier]!, source: `meta ${tier}` };
   }
 
   async listTemplates(): Promise<ProviderTemplate[]> {
