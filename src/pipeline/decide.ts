@@ -85,7 +85,10 @@ export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions):
       if (verdict) {
         (earlier ? out.resettled : out.settled).push(withVerdict(record, verdict));
       } else {
-        out.sendable.push({ record, message: draft.message!, stored: earlier !== undefined, holdAt: hold! });
+        out.sendable.push({
+          record, message: draft.message!, stored: earlier !== undefined, holdAt: hold!,
+          ...(hours ? { secondsLeft: (at: Date) => hours.secondsLeft(record.recipient!, draft.timeZone, at) } : {}),
+        });
       }
     }
     yield out;

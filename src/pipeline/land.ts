@@ -36,6 +36,8 @@ export interface Sendable {
   stored: boolean;
   /** Sending hours, asked again before each attempt: a verdict when the row may not go now. */
   holdAt(at: Date): Verdict | null;
+  /** Seconds left before `delivery.not_after` in the recipient's zone (null: no end of the hours). */
+  secondsLeft?(at: Date): number | null;
 }
 
 export interface Tally {

@@ -15,6 +15,11 @@ import { isTimeZone } from '../util/time-zone.js';
 export interface QuietHours {
   /** Null when the recipient may be messaged now; else why not (for the row's detail). */
   check(recipient: string, rowZone: string | null | undefined, now: Date): string | null;
+  /**
+   * Seconds until `not_after` where it comes first among the recipient's zones (a message that
+   * arrives later would arrive outside the hours); null without a `not_after`.
+   */
+  secondsLeft(recipient: string, rowZone: string | null | undefined, now: Date): number | null;
 }
 
 export function quietHours(delivery: { not_before?: string | undefined; not_after?: string | undefined }, jobTimeZone: string): QuietHours | null {
@@ -36,6 +41,11 @@ export function quietHours(delivery: { not_before?: string | undefined; not_afte
         if (m < start || m >= end) return `${local} in ${zone} is outside the sending hours ${window}`;
       }
       return null;
+    },
+    secondsLeft(recipient, rowZone, now) {
+      if (!delivery.not_after) return null;
+      const left = zonesOf(recipient, rowZone, jobTimeZone).map((zone) => (end - minutes(localTime(zone, now))) * 60 - now.getUTCSeconds());
+      return Math.max(0, Math.min(...left));
     },
   };
 }

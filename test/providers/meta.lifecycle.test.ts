@@ -161,4 +161,14 @@ describe('template lifecycle against the fake Cloud API', () => {
     expect(await limitOf({})).toBeUndefined(); // Meta does not say: no limit is assumed, the run is not held
     expect(await limitOf({ tier: 'TIER_100K', configured: 250 })).toEqual({ limit: 250, source: 'providers.meta.messaging_limit' });
   });
+
+  it('through the MM API, message_send_ttl_seconds is the time left before delivery.not_after in the recipient\'s zone', async () => {
+    // 01:00 UTC is 10:00 in Tokyo: 11 h before not_after 21:00.
+    const loaded = job('promo_ttl', 1, { meta: { api: 'marketing_messages' } }, { not_before: '09:00', not_after: '21:00' });
+    const r = await run(loaded, { now: () => new Date('2026-12-03T01:00:00Z') });
+    expect(r.counts.accepted).toBe(1);
+    const [posted] = sends(loaded);
+    expect(posted!.path).toBe(`/v24.0/${PHONE_ID}/marketing_messages`);
+    expect((posted!.body as Record<string, unknown>).message_send_ttl_seconds).toBe(11 * 3600);
+  });
 });
