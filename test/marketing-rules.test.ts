@@ -84,6 +84,25 @@ describe.each(ENGINES)('marketing rules on $name', (engine) => {
     expect(provider.calls.filter((c) => c.recipient === US)).toHaveLength(2); // first run, and after the 24 h
   });
 
+  it('a 131049 status that lands while its send is still in flight defers it at the next run\'s start', async () => {
+    const loaded = job('fatigue_race', [['a', BR]], { category: 'utility' });
+    const provider = new ScriptedProvider(accepted);
+    const first = await run(loaded, provider);
+    const [send] = await wh.query<{ send_id: string; provider_message_id: string; created_at: Date | string }>(
+      'SELECT send_id, provider_message_id, created_at FROM herald.sends WHERE run_id = $1', [first.run_id]);
+    // The webhook beats the ledger's settlement: it lands while the row is in flight, then the answer writes accepted.
+    await wh.query("UPDATE herald.sends SET status = 'in_flight' WHERE send_id = $1", [send!.send_id]);
+    const at = new Date('2026-12-01T10:00:00Z');
+    await landEvents(wh, parseMetaWebhook(status131049(send!.provider_message_id, send!.send_id, at), new Date(), consentRules()).events);
+    await wh.query("UPDATE herald.sends SET status = 'accepted' WHERE send_id = $1", [send!.send_id]);
+
+    const next = await run(loaded, provider, () => new Date('2026-12-01T12:00:00Z'));
+    expect((await sendsOf(next.run_id)).map((s) => `${s.row_key} ${s.status}/${s.reason}`)).toEqual(['a deferred/not_before']);
+    const [settled] = await sendsOf(first.run_id);
+    expect([settled!.status, settled!.error_code, new Date(settled!.not_before!).toISOString()]).toEqual(['deferred', '131049', '2026-12-02T10:00:00.000Z']);
+    expect(provider.calls).toHaveLength(1);
+  });
+
   it('a marketing run rejects rows in marketing_not_delivered_in countries before any send; other categories send them', async () => {
     const rows: [string, string][] = [['us', US], ['jp', JP], ['br', BR]];
     const provider = new ScriptedProvider(accepted);

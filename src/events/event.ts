@@ -39,9 +39,9 @@ export interface ProviderEvent {
   pricing_type?: string | null;
   /**
    * A `failed` status whose error the provider files as "not now" (Meta 131049, the per-user
-   * marketing limit): the send becomes `deferred` for this long instead of failed. Not stored.
+   * marketing limit): the send becomes `deferred` until then instead of failed.
    */
-  deferMs?: number;
+  defer_until?: Date | null;
   /** Phone ↔ BSUID pairs this event showed, landed in `herald.identities` (events/identities.ts). Not stored on the event. */
   identities?: IdentitySighting[];
 }
@@ -65,7 +65,7 @@ export async function landEvents(wh: Warehouse, events: readonly ProviderEvent[]
 async function writeEvents(wh: Warehouse, events: readonly ProviderEvent[]): Promise<EventRow[]> {
   const rows = events.map(storableEvent);
   await wh.insert(EVENTS, rows as unknown as Record<string, unknown>[], { ignoreDuplicates: true });
-  const deferrals = events.filter((e) => e.deferMs !== undefined && e.event_type === 'failed');
+  const deferrals = events.filter((e) => e.defer_until && e.event_type === 'failed');
   if (deferrals.length > 0) await deferByEvents(wh, deferrals);
   // Before consent: a suppression by BSUID reaches the phone through the pair this batch showed.
   await landIdentities(wh, events);

@@ -26,7 +26,7 @@ import type { SendOutcome } from '../providers/provider.js';
 import type { RenderedMessage, SendRecord, SendStatus, Verdict } from '../types.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { SENDS, SUPPRESSIONS } from '../warehouse/tables.js';
-import type { Row, Warehouse, WriteOp } from '../warehouse/warehouse.js';
+import { lastPerKey, type Row, type Warehouse, type WriteOp } from '../warehouse/warehouse.js';
 
 /** A row decide() handed to dispatch: to be sent now. */
 export interface Sendable {
@@ -186,11 +186,12 @@ export async function recoverInterrupted(wh: Warehouse, runIds: readonly string[
 
 /**
  * Failed statuses that mean "not now" (Meta 131049, the per-user marketing limit, reported after
- * the send was accepted): the send becomes `deferred` with `not_before` = the status's time + the
- * deferral, so no run of the job sends it sooner, and it never counts as failed. The error code
- * stays on the row: analysts read marketing fatigue from it (herald.marketing_fatigue).
+ * the send was accepted): the send becomes `deferred` until the event's `defer_until` (the
+ * status's time + 24 h), so no run of the job sends it sooner, and it never counts as failed. The
+ * error code stays on the row: analysts read marketing fatigue from it (herald.marketing_fatigue).
+ * Done as the events land, and again by reconcileUnknowns for a send that was still in flight then.
  */
-export async function deferByEvents(wh: Warehouse, events: readonly { send_id?: string | null; provider_message_id: string | null; error_code: string | null; error_detail: string | null; occurred_at: Date | null; received_at: Date; deferMs?: number }[]): Promise<number> {
+export async function deferByEvents(wh: Warehouse, events: readonly { send_id?: string | null; provider_message_id: string | null; error_code: string | null; error_detail: string | null; defer_until?: Date | null }[]): Promise<number> {
   const sendIds = events.map((e) => e.send_id).filter((id): id is string => typeof id === 'string');
   const messageIds = events.map((e) => e.provider_message_id).filter((id): id is string => typeof id === 'string');
   const sends = await wh.query<{ send_id: string; provider_message_id: string | null; created_at: Date | string }>(
@@ -199,16 +200,18 @@ export async function deferByEvents(wh: Warehouse, events: readonly { send_id?: 
     [sendIds, messageIds]);
   const rows = sends.flatMap((s) => {
     const e = events.find((x) => x.send_id === s.send_id || (x.provider_message_id !== null && x.provider_message_id === s.provider_message_id));
-    if (!e) return [];
-    const at = (e.occurred_at ?? e.received_at).getTime();
-    return [{
-      send_id: s.send_id, created_at: s.created_at, status: 'deferred', reason: `provider:${e.error_code ?? 'deferred'}`, error_code: e.error_code,
-      error_detail: `${e.error_detail ?? 'deferred by the provider'} (a status webhook, after the send was accepted)`,
-      provider_message_id: s.provider_message_id ?? e.provider_message_id, not_before: new Date(at + (e.deferMs ?? 0)),
-    }];
+    return e?.defer_until ? [deferredRow(s, e, e.defer_until)] : [];
   });
   await wh.update(SENDS, rows, ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'not_before'], { recentOn: 'created_at' });
   return rows.length;
+}
+
+function deferredRow(s: { send_id: string; provider_message_id: string | null; created_at: Date | string }, e: { provider_message_id: string | null; error_code: string | null; error_detail: string | null }, until: Date | string): Row {
+  return {
+    send_id: s.send_id, created_at: s.created_at, status: 'deferred', reason: `provider:${e.error_code ?? 'deferred'}`, error_code: e.error_code,
+    error_detail: `${e.error_detail ?? 'deferred by the provider'} (a status webhook, after the send was accepted)`,
+    provider_message_id: s.provider_message_id ?? e.provider_message_id, not_before: new Date(until),
+  };
 }
 
 /** Providers whose webhooks echo herald's send id, so a missing event says something. */
@@ -223,6 +226,14 @@ const ECHOES_SEND_ID = ['meta', 'sandbox'];
  * part had passed it would wait for the next run. Returns how many rows changed.
  */
 export async function reconcileUnknowns(wh: Warehouse, job: Job, now: Date, only: (send: PartKey) => boolean = () => true): Promise<{ settled: number; released: number }> {
+  // A "not now" status that landed while its send was still in flight (or before a crash made it unknown).
+  const notNow = (await wh.query<PartKey & { send_id: string; provider_message_id: string | null; created_at: Date | string; error_code: string | null; error_detail: string | null; defer_until: Date | string }>(
+    'SELECT s.send_id, s.recipient, s.row_key, s.provider_message_id, s.created_at, e.error_code, e.error_detail, e.defer_until ' +
+    "FROM herald.sends s JOIN herald.events e ON e.send_id = s.send_id WHERE s.job = $1 AND s.status IN ('accepted', 'unknown') " +
+    "AND e.event_type = 'failed' AND e.defer_until IS NOT NULL", [job.name])).filter(only);
+  const deferred = lastPerKey(notNow.map((e) => deferredRow(e, e, e.defer_until)), 'send_id');
+  await wh.update(SENDS, deferred, ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'not_before'], { recentOn: 'created_at' });
+
   const seen = (await wh.query<PartKey & { send_id: string; created_at: Date | string; event_type: string; provider_message_id: string | null; error_code: string | null; error_detail: string | null; occurred_at: Date | string | null }>(
     'SELECT s.send_id, s.recipient, s.row_key, s.created_at, e.event_type, e.provider_message_id, e.error_code, e.error_detail, e.occurred_at ' +
     "FROM herald.sends s JOIN herald.events e ON e.send_id = s.send_id WHERE s.job = $1 AND s.status = 'unknown' " +
@@ -255,5 +266,5 @@ export async function reconcileUnknowns(wh: Warehouse, job: Job, now: Date, only
     send_id, created_at, status: 'pending', reason: 'never_accepted',
     error_detail: `no webhook for this send ${job.delivery.unknown_resend_after} after it started, while later sends from the sender got theirs: the provider never took it`,
   })), ['status', 'reason', 'error_detail'], { recentOn: 'created_at' });
-  return { settled: settled.length, released: silent.length };
+  return { settled: settled.length + deferred.length, released: silent.length };
 }

@@ -96,6 +96,8 @@ export const EVENTS: TableSpec = {
     // (Meta: the WABA id of the entry), and a status's pricing (billable, PMP, regular / free_…).
     col('user_id', 'text'), col('account', 'text'),
     col('billable', 'boolean'), col('pricing_model', 'text'), col('pricing_type', 'text'),
+    // A failed status the provider files as "not now" (Meta 131049): the send is deferred until then.
+    col('defer_until', 'timestamptz'),
   ],
   pgIndexes: [['provider_message_id'], ['recipient', 'event_type'], ['send_id'], ['user_id']],
 };

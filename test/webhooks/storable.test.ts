@@ -20,7 +20,7 @@ describe('storableEvent', () => {
     expect(storableEvent(event())).toEqual({
       event_id: 'e1', provider: 'meta', event_type: 'sent', provider_message_id: 'wamid.1', recipient: '+819000000001',
       occurred_at: at, received_at: at, error_code: null, error_detail: null, pricing_category: null, payload: '{"id":"wamid.1"}', send_id: null,
-      user_id: null, account: null, billable: null, pricing_model: null, pricing_type: null,
+      user_id: null, account: null, billable: null, pricing_model: null, pricing_type: null, defer_until: null,
     });
   });
 

@@ -38,13 +38,14 @@ export function metaStatusEvent(status: MetaStatus, receivedAt: Date, contact?: 
   const error = status.errors?.[0];
   const phone = typeof status.recipient_id === 'string' && status.recipient_id !== '' ? `+${status.recipient_id.replace(/^\+/, '')}` : contact?.phone ?? null;
   const userId = bsuid(status.recipient_user_id) ?? contact?.user_id ?? null;
+  const occurred = /^\d+$/.test(status.timestamp) ? new Date(Number(status.timestamp) * 1000) : null;
   return {
     event_id: eventId('meta', ['status', status.id, status.status, status.timestamp, error?.code]),
     provider: 'meta',
     event_type: STATUS_TYPES[status.status] ?? 'other',
     provider_message_id: status.id,
     recipient: phone ?? userId,
-    occurred_at: /^\d+$/.test(status.timestamp) ? new Date(Number(status.timestamp) * 1000) : null,
+    occurred_at: occurred,
     received_at: receivedAt,
     error_code: error ? String(error.code) : null,
     error_detail: error ? (error.error_data?.details ?? error.message ?? error.title ?? null) : null,
@@ -58,7 +59,7 @@ export function metaStatusEvent(status: MetaStatus, receivedAt: Date, contact?: 
     }],
     payload: status,
     // 131049 (per-user marketing limit) comes in a failed status after the send was accepted.
-    ...(error && metaErrorAction(error.code) === 'defer' ? { deferMs: DEFER_MS } : {}),
+    defer_until: error && metaErrorAction(error.code) === 'defer' ? new Date((occurred ?? receivedAt).getTime() + DEFER_MS) : null,
     // herald sends its send id as biz_opaque_callback_data; Meta echoes it on every status.
     send_id: typeof status.biz_opaque_callback_data === 'string' && status.biz_opaque_callback_data !== '' ? status.biz_opaque_callback_data : null,
   };
