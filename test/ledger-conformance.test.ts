@@ -11,29 +11,13 @@ import { silentLogger } from '../src/log.js';
 import { reconcileUnknowns } from '../src/pipeline/land.js';
 import { runJob, type RunOptions } from '../src/pipeline/run-job.js';
 import type { SendOutcome } from '../src/providers/provider.js';
-import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
-import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
 import { EVENTS, SENDS, SUPPRESSIONS } from '../src/warehouse/tables.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
+import { ENGINES } from './helpers/engines.js';
 import { freshPgUrl } from './helpers/pg.js';
+import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
 import { CuttableProxy, targetOf, throughProxy } from './support/cuttable-proxy.js';
 import { accepted, loadedJob, phone, ScriptedProvider } from './support/scripted-provider.js';
-
-interface Engine {
-  name: string;
-  open(): Promise<{ wh: Warehouse; cleanup(): Promise<void> }>;
-}
-
-const ENGINES: Engine[] = [
-  { name: 'DuckDB', open: async () => ({ wh: await DuckDbWarehouse.open(':memory:'), cleanup: async () => undefined }) },
-  {
-    name: 'PostgreSQL',
-    open: async () => {
-      const pg = await freshPgUrl();
-      return { wh: await PostgresWarehouse.open(pg.url), cleanup: pg.cleanup };
-    },
-  },
-];
 
 const networkDown: SendOutcome = { kind: 'error', action: 'retry', code: 'network', detail: 'ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9', retryAfterMs: 20 };
 
