@@ -83,6 +83,8 @@ export interface Draft {
   recipient: string | null;
   /** The recipient's ISO region (from the number, or a BSUID's prefix). */
   country?: string | null;
+  /** A row sent to its BSUID that also gives a valid phone: the phone, for its opt-outs. */
+  phone?: string;
   /** The row's `delivery.recipient_timezone` value, for sending hours. */
   timeZone?: string | null;
   /** Set by render. */

@@ -25,7 +25,7 @@ async function drafts(audience: Record<string, unknown>, rows: Row[]): Promise<D
 const line = (d: Draft) => [d.rowKey, d.recipient, d.country ?? null, d.verdict ? `${d.verdict.status}/${d.verdict.reason ?? ''}: ${d.verdict.detail ?? ''}` : 'open'];
 
 describe('normalize with audience.user_id', () => {
-  it('a row with a BSUID goes to it (its phone unread); a row without one goes by phone', async () => {
+  it('a row with a BSUID goes to it (a valid phone beside it kept for its opt-outs); a row without one goes by phone', async () => {
     const out = await drafts({ phone: 'phone', user_id: 'bsuid' }, [
       { id: 'a', bsuid: 'US.13491208655302741918', phone: 'not a phone', ok: true },
       { id: 'b', bsuid: null, phone: '+12015550101', ok: true },
@@ -42,6 +42,7 @@ describe('normalize with audience.user_id', () => {
       ['e', 'US.13491208655302741918', 'US', 'duplicate/duplicate_in_segment: same recipient as an earlier row of the segment'],
       ['f', 'US.9', 'US', 'suppressed/no_consent: ok is false'],
     ]);
+    expect(out.map((d) => d.phone ?? null)).toEqual([null, null, null, null, '+12015550103', null]);
   });
 
   it('rejects a value that is not a BSUID with invalid_user_id, naming the column and the problem', async () => {

@@ -71,7 +71,8 @@ export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions):
     const created = o.now();
     const rows = batch.map((draft) => ({ draft, record: baseRecord(o, draft, created) }));
     const stored = o.resumed ? await storedRows(o.wh, o.runId, rows.map((r) => r.record.send_id)) : new Map<string, PriorSend>();
-    const optedOut = await suppressed(rows.filter((r) => !r.draft.verdict && r.draft.recipient).map((r) => r.draft.recipient!));
+    const optedOut = await suppressed(rows.filter((r) => !r.draft.verdict && r.draft.recipient)
+      .flatMap((r) => (r.draft.phone ? [r.draft.recipient!, r.draft.phone] : [r.draft.recipient!])));
     const out: Decided = { settled: [], resettled: [], sendable: [] };
     for (const { draft, record } of rows) {
       const earlier = stored.get(record.send_id);
@@ -99,7 +100,7 @@ function verdictFor(
   record: SendRecord, draft: Draft,
   c: { prior: PriorSends; optedOut: Map<string, string>; dryRun: boolean; resendUnknown: boolean; hold: Verdict | null },
 ): Verdict | null {
-  const optOut = c.optedOut.get(draft.recipient!);
+  const optOut = c.optedOut.get(draft.recipient!) ?? (draft.phone ? c.optedOut.get(draft.phone) : undefined);
   if (optOut) return { status: 'suppressed', reason: 'opted_out', detail: optOut };
   switch (c.prior.statusOf(record.idempotency_key)) {
     case 'accepted':

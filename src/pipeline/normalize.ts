@@ -43,8 +43,9 @@ export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones:
   const readAhead = async () => {
     const next = await source.next();
     if (next.done) return false;
-    // Rows sent to their BSUID skip the phone parse (the costliest step per row).
-    const parsed = phones.normalize(next.value.map((r) => (phone === undefined || userIdOf(r) !== null ? null : r[phone])), region);
+    // A row sent to its BSUID still has its phone parsed when it gives one: an opt-out of that
+    // phone must stop the row even where Meta never showed the pair (decide checks both).
+    const parsed = phones.normalize(next.value.map((r) => (phone === undefined ? null : r[phone])), region);
     parsed.catch(() => undefined); // awaited below, in order; this only marks it handled meanwhile
     ahead.push({ rows: next.value, parsed });
     return true;
@@ -80,6 +81,8 @@ export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones:
           }
           draft.recipient = userId;
           draft.country = bsuidCountry(userId);
+          const alsoPhone = results[i];
+          if (alsoPhone?.ok) draft.phone = alsoPhone.e164;
         } else if (phone === undefined) {
           draft.verdict = { status: 'rejected', reason: 'invalid_user_id', detail: `column ${userIdColumn!} is empty (and the job gives no audience.phone)` };
           continue;

@@ -20,7 +20,7 @@ export type ErrorAction = 'retry' | 'slow_down' | 'retry_recipient_later' | 'def
 export interface OutboundMessage {
   /** herald's id for the send; providers echo it back (callback data, Infobip messageId). */
   sendId: string;
-  /** E.164. */
+  /** E.164, or a WhatsApp business-scoped user id (`US.1349…`) where the row gave one. */
   recipient: string;
   sender: string;
   message: RenderedMessage;

@@ -13,6 +13,7 @@ import { SenderRegistry } from '../../src/dispatch/senders.js';
 import { eventSink, landEvents } from '../../src/events/event.js';
 import { silentLogger } from '../../src/log.js';
 import { runJob } from '../../src/pipeline/run-job.js';
+import { SUPPRESSIONS } from '../../src/warehouse/tables.js';
 import { MetaProvider } from '../../src/providers/meta/meta.provider.js';
 import { parseMetaWebhook } from '../../src/providers/meta/meta.webhook.js';
 import { SandboxProvider } from '../../src/providers/sandbox/sandbox.provider.js';
@@ -82,10 +83,13 @@ describe.each(ENGINES)('a job with audience.user_id on $name', (engine) => {
       "('r3', NULL, '+12015550111', 'Cy', true)",
       `('r4', '${OPTED_OUT}', NULL, 'Di', true)`,
       "('r5', 'user-42', '+12015550112', 'Ed', true)",
+      // A BSUID Meta never paired with anything, beside a phone that opted out directly.
+      "('r6', 'US.77700000000000000001', '+12015550113', 'Fay', true)",
     ].join(', '));
+    await wh.insert(SUPPRESSIONS, [{ recipient: '+12015550113', reason: 'opted_out', source_event_id: null, created_at: new Date() }]);
     try {
       const result = await runJob({ loaded, wh, provider, senders: new SenderRegistry(), logger: silentLogger });
-      expect(result.counts).toMatchObject({ accepted: 2, suppressed: 2, rejected: 1 });
+      expect(result.counts).toMatchObject({ accepted: 2, suppressed: 3, rejected: 1 });
     } finally {
       await provider.close();
     }
@@ -98,6 +102,7 @@ describe.each(ENGINES)('a job with audience.user_id on $name', (engine) => {
       ['r3', '+12015550111', 'suppressed', 'opted_out', 'US'],
       ['r4', OPTED_OUT, 'suppressed', 'opted_out', 'US'],
       ['r5', null, 'rejected', 'invalid_user_id', null],
+      ['r6', 'US.77700000000000000001', 'suppressed', 'opted_out', 'US'],
     ]);
     const r1 = sends[0]!;
     const bodies = fake.requests.filter((r) => r.method === 'POST').map((r) => r.body);
