@@ -8,29 +8,12 @@ import { consentRules } from '../src/consent/rules.js';
 import { landEvents } from '../src/events/event.js';
 import { parseMetaWebhook } from '../src/providers/meta/meta.webhook.js';
 import { findSuppressed, suppressionLookup } from '../src/store/sends.store.js';
-import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
-import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
 import { SUPPRESSIONS } from '../src/warehouse/tables.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
-import { freshPgUrl } from './helpers/pg.js';
+import { ENGINES } from './helpers/engines.js';
 import { fixture } from './support/fixtures.js';
 import { envelope, messagesChange, WABA_ID } from './webhooks/support.js';
 
-interface Engine {
-  name: string;
-  open(): Promise<{ wh: Warehouse; cleanup(): Promise<void> }>;
-}
-
-const ENGINES: Engine[] = [
-  { name: 'DuckDB', open: async () => ({ wh: await DuckDbWarehouse.open(':memory:'), cleanup: async () => undefined }) },
-  {
-    name: 'PostgreSQL',
-    open: async () => {
-      const pg = await freshPgUrl();
-      return { wh: await PostgresWarehouse.open(pg.url), cleanup: pg.cleanup };
-    },
-  },
-];
 
 const SHEENA = 'US.13491208655302741918';
 const PARENT = 'US.ENT.11815799212886844830';

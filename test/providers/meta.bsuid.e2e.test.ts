@@ -17,10 +17,8 @@ import { SUPPRESSIONS } from '../../src/warehouse/tables.js';
 import { MetaProvider } from '../../src/providers/meta/meta.provider.js';
 import { parseMetaWebhook } from '../../src/providers/meta/meta.webhook.js';
 import { SandboxProvider } from '../../src/providers/sandbox/sandbox.provider.js';
-import { DuckDbWarehouse } from '../../src/warehouse/duckdb.warehouse.js';
-import { PostgresWarehouse } from '../../src/warehouse/postgres.warehouse.js';
 import type { Warehouse } from '../../src/warehouse/warehouse.js';
-import { freshPgUrl } from '../helpers/pg.js';
+import { ENGINES } from '../helpers/engines.js';
 import { FakeMeta } from '../support/fake-meta.js';
 import { envelope, messagesChange } from '../webhooks/support.js';
 
@@ -29,16 +27,6 @@ const TOKEN = 'EAAgood';
 const ANN = 'US.13491208655302741918';
 const OPTED_OUT = 'US.8000000000000001';
 
-const ENGINES = [
-  { name: 'DuckDB', open: async () => ({ wh: await DuckDbWarehouse.open(':memory:') as Warehouse, cleanup: async () => undefined }) },
-  {
-    name: 'PostgreSQL',
-    open: async () => {
-      const pg = await freshPgUrl();
-      return { wh: await PostgresWarehouse.open(pg.url) as Warehouse, cleanup: pg.cleanup };
-    },
-  },
-];
 
 function loadedJob(name: string, provider: 'meta' | 'sandbox', rows: string): LoadedJob {
   const job = JobSchema.parse({
