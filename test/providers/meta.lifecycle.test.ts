@@ -3,6 +3,8 @@
  * local server (issue 12 parts 2 and 3): the Marketing Messages API path, pre-flight refusing a
  * re-categorised or wrong-API template, and a run that stops when `herald serve` lands a PAUSED
  * webhook for its template, then finishes once the template is reinstated, nobody messaged twice.
+ * Payload shapes (template listing, message_template_status_update, whatsapp_business_manager_
+ * messaging_limit) follow Meta's pages as cited in docs/providers/meta-2026.md §2, §3 and §5.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobSchema } from '../../src/config/job.schema.js';

@@ -109,6 +109,20 @@ describe('parseMetaWebhook', () => {
     expect(events.map((e) => [e.event_type, e.error_detail])).toEqual([['template', 'APPROVED'], ['account', 'VERIFIED_ACCOUNT']]);
   });
 
+  it('the 2026 template and number webhooks land with their payload (shapes: docs/providers/meta-2026.md §3)', () => {
+    const { events, unknown } = parse(envelope([
+      { field: 'template_category_update', value: { message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', previous_category: 'UTILITY', new_category: 'MARKETING' } },
+      { field: 'message_template_quality_update', value: { previous_quality_score: 'GREEN', new_quality_score: 'YELLOW', message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US' } },
+      { field: 'phone_number_quality_update', value: { display_phone_number: '15550783881', event: 'THROUGHPUT_UPGRADE', current_limit: 'TIER_10K', max_daily_conversations_per_business: 10000 } },
+    ]));
+    expect(unknown).toEqual([]);
+    expect(events.map((e) => [e.event_type, e.error_detail, (e.payload as { field: string }).field])).toEqual([
+      ['template', 'spring_sale', 'template_category_update'],
+      ['template', 'spring_sale', 'message_template_quality_update'],
+      ['account', 'THROUGHPUT_UPGRADE', 'phone_number_quality_update'],
+    ]);
+  });
+
   it('STOP keywords, opt-out quick replies, 131050 and stopped marketing become opted_out; START and resume opted_in', () => {
     const { events } = parse(envelope([messagesChange({
       messages: [
