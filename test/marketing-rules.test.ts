@@ -3,7 +3,6 @@
  * part 2): 131049 in a status webhook defers the send for 24 h (never failed, never sooner), and a
  * marketing run rejects rows in countries where Meta does not deliver marketing.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobSchema } from '../src/config/job.schema.js';
 import type { LoadedJob } from '../src/config/load.js';
@@ -16,11 +15,12 @@ import { parseMetaWebhook } from '../src/providers/meta/meta.webhook.js';
 import { consentRules } from '../src/consent/rules.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { ENGINES } from './helpers/engines.js';
+import { fixture } from './webhooks/support.js';
 import { accepted, ScriptedProvider } from './support/scripted-provider.js';
 
-/** Meta's own 131049 status sample (../shared/fixtures/meta/status-failed.json), pointed at a send of ours. */
+/** Meta's own 131049 status sample (test/fixtures/meta/status-failed.json, from ../shared/fixtures), pointed at a send of ours. */
 function status131049(wamid: string, sendId: string, at: Date): unknown {
-  const body = JSON.parse(readFileSync(new URL('../../shared/fixtures/meta/status-failed.json', import.meta.url), 'utf8')) as {
+  const body = JSON.parse(fixture('meta/status-failed.json')) as {
     entry: { changes: { value: { statuses: Record<string, unknown>[] } }[] }[];
   };
   Object.assign(body.entry[0]!.changes[0]!.value.statuses[0]!, { id: wamid, biz_opaque_callback_data: sendId, timestamp: String(Math.floor(at.getTime() / 1000)) });
@@ -135,10 +135,11 @@ describe.each(ENGINES)('marketing rules on $name', (engine) => {
     expect((paused.signal.reason as Error).message).toMatch(/^template "tpl_paused" \(en_US\) was PAUSED by meta/);
     paused.close();
 
-    const undone = watching('tpl_blip', 'marketing');
+    // Both land before the watch first looks (a look between them would rightly stop the run).
     await status('tpl_blip', 'PAUSED');
     await new Promise((r) => setTimeout(r, 5)); // received in this order (the watch reads them by arrival)
-    await status('tpl_blip', 'REINSTATED'); // both land before the watch looks
+    await status('tpl_blip', 'REINSTATED');
+    const undone = watching('tpl_blip', 'marketing');
     await settle();
     expect(undone.signal.aborted).toBe(false);
     undone.close();
