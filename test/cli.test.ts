@@ -198,7 +198,7 @@ describe('herald run: bad input exits 2, names the file and the field, writes no
   });
 
   it('herald run with no job', async () => {
-    await expectUsageError(['run'], 'herald run', 'give exactly one job file');
+    await expectUsageError(['run'], 'herald run: missing required argument "job"', 'usage: herald run [options] <job>', 'e.g.   herald run jobs/demo.yaml');
   });
 
   it('a job file that does not exist', async () => {
@@ -213,7 +213,7 @@ describe('herald run: bad input exits 2, names the file and the field, writes no
     expect((await herald()).code).toBe(2);
     const help = await herald('--help');
     expect(help.code).toBe(0);
-    expect(help.out).toContain('usage: herald');
+    expect(help.out).toContain('Usage: herald');
   });
 });
 
@@ -273,7 +273,7 @@ describe('herald validate', () => {
   it('with no file exits 2', async () => {
     const { code, err } = await herald('validate');
     expect(code).toBe(2);
-    expect(err).toContain('name at least one job file');
+    expect(err).toContain('herald validate: missing required argument "job"');
   });
 });
 
@@ -300,7 +300,9 @@ describe('herald run --dry-run, then report', () => {
     const summary = lastJsonLine(first.out);
     expect(summary).toMatchObject({ run_key: 'k1', status: 'succeeded', dry_run: true, already_finished: false, exit_code: 0 });
     expect(summary.counts).toMatchObject({ audience: 6, planned: 3, rejected: 2, suppressed: 1, accepted: 0, failed: 0, unknown: 0 });
-    expect(first.out).toContain('(dry run)');
+    // --json: stdout is the summary alone; the funnel table went to stderr.
+    expect(first.out.trim().split('\n')).toHaveLength(1);
+    expect(first.err).toContain('(dry run)');
 
     expect(await sends(summary.run_id)).toEqual([
       { row_key: 'c1', recipient: '+12015550123', status: 'planned', reason: null },

@@ -89,7 +89,7 @@ describe('herald run --dry-run: estimated cost', () => {
   it('by country × the job\'s category × the rate card, in the table and in --json', async () => {
     writeJob('sandbox', 'marketing');
     expect(await main(['run', 'job.yaml', '--dry-run', '--json']), printed(console.error)).toBe(0);
-    const out = printed(console.log);
+    const out = printed(console.error); // --json: the table goes to stderr, stdout holds the summary alone
     // BR 2 × 0.0782 = 0.1564; GB and JP have no row: 1 × 0.15 each; total 0.1564 + 0.15 + 0.15 = 0.4564.
     expect(out).toContain('estimated cost: 4 planned messages, sandbox marketing (message.category)');
     expect(out).toMatch(/BR\s+2 × USD 0\.0782 = USD 0\.1564/);
@@ -113,14 +113,14 @@ describe('herald run --dry-run: estimated cost', () => {
     writeJob('meta');
     expect(await main(['run', 'job.yaml', '--dry-run', '--json']), printed(console.error)).toBe(0);
     // Utility: the US row is sent too. BR 2 × 0.0085 = 0.017; GB, JP, US 1 × 0.06 each = 0.18; total 0.197.
-    expect(printed(console.log)).toContain('meta utility (the template\'s category at the provider)');
+    expect(printed(console.error)).toContain('meta utility (the template\'s category at the provider)');
     expect(lastJson().estimated_cost).toMatchObject({ category: 'utility', category_from: 'template', messages: 5, totals: [{ currency: 'USD', cost: '0.197' }] });
 
     listing = null;
     vi.stubEnv('HERALD_CACHE_DIR', join(dir, 'cache-empty'));
     writeJob('meta');
     expect(await main(['run', 'job.yaml', '--dry-run', '--json']), printed(console.error)).toBe(0);
-    const out = printed(console.log);
+    const out = printed(console.error);
     expect(out).toContain('unknown: set message.category, or let pre-flight list the template');
     expect(out).toMatch(/have no rate on the card: the category is unknown/);
     expect(lastJson().estimated_cost).toMatchObject({ category: 'unknown', category_from: 'unknown', totals: [], unpriced: 5 });

@@ -2,6 +2,7 @@
  * `herald check`: every configured warehouse answers, and every configured provider accepts its
  * credentials (one cheap authenticated call each), and Meta's Graph API version is not retired
  * (a warning 90 days ahead). Exit 1 when anything configured fails; warnings do not fail.
+ * `--json`: `{ok, checks: [{what, status: ok|fail|warn|skip, detail}]}` on stdout instead of lines.
  */
 import { loadConfig } from '../config/load.js';
 import type { ProviderName } from '../config/runtime.schema.js';
@@ -10,12 +11,19 @@ import { graphVersionVerdict } from '../providers/meta/graph-versions.js';
 import { createProvider } from '../providers/registry.js';
 import { openWarehouse } from '../warehouse/open.js';
 
-export async function checkCommand(): Promise<number> {
+export interface CheckResult {
+  what: string;
+  status: 'ok' | 'fail' | 'warn' | 'skip';
+  detail: string;
+}
+
+export async function checkCommand(flags: Record<string, unknown> = {}): Promise<number> {
   const config = loadConfig();
-  let failures = 0;
+  const checks: CheckResult[] = [];
   const report = (ok: boolean | null | 'warn', what: string, detail: string) => {
-    if (ok === false) failures++;
-    console.log(`${ok === null ? 'skip' : ok === 'warn' ? 'WARN' : ok ? 'ok  ' : 'FAIL'} ${what.padEnd(22)} ${detail}`);
+    const status = ok === null ? 'skip' : ok === 'warn' ? 'warn' : ok ? 'ok' : 'fail';
+    checks.push({ what, status, detail });
+    if (flags.json !== true) console.log(`${status === 'ok' ? 'ok  ' : status === 'skip' ? 'skip' : status.toUpperCase()} ${what.padEnd(22)} ${detail}`);
   };
   for (const [name, { url }] of Object.entries(config.config.warehouses)) {
     try {
@@ -52,5 +60,7 @@ export async function checkCommand(): Promise<number> {
       report(verdict.level === 'warn' ? 'warn' : verdict.level === 'ok', 'meta graph_version', verdict.detail);
     }
   }
-  return failures > 0 ? 1 : 0;
+  const failed = checks.some((c) => c.status === 'fail');
+  if (flags.json === true) console.log(JSON.stringify({ ok: !failed, checks }));
+  return failed ? 1 : 0;
 }

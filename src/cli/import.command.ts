@@ -1,5 +1,5 @@
 /**
- * `herald import ada-log <file.csv> [--map field=Header]… [--timezone ZONE] [--warehouse NAME]`:
+ * `herald import ada-log <file.csv> [--map field=Header]… [--timezone ZONE] [--warehouse NAME] [--json]`:
  * lands a message log exported from the ADA console as events. Exit 0 when any line landed,
  * 2 when the file is missing or unreadable or no line could be read.
  */
@@ -11,7 +11,7 @@ import { landEvents } from '../events/event.js';
 import { importAdaLog, LOG_COLUMN_CANDIDATES, LogFormatError, type LogField } from '../providers/ada/ada.log-import.js';
 import { openWarehouse } from '../warehouse/open.js';
 
-const USAGE = 'herald import ada-log <file.csv> [--map field=Header]… [--timezone ZONE]';
+const USAGE = 'herald import ada-log <file.csv> [--map field=Header]… [--timezone ZONE] [--json]';
 /** Bad lines printed one by one, then summarised. */
 const SHOW_BAD = 50;
 
@@ -37,7 +37,12 @@ export async function importCommand(positionals: string[], flags: Record<string,
     for (const b of result.bad.slice(0, SHOW_BAD)) console.error(`${file}:${b.line}: ${b.reason}`);
     if (result.bad.length > SHOW_BAD) console.error(`… and ${result.bad.length - SHOW_BAD} more bad lines`);
     for (const [status, n] of result.otherStatuses) console.error(`status "${status}" is not one herald knows: ${n} line(s) landed as event type other`);
-    console.log(`${file}: ${result.lines} lines, ${result.good} landed as ${result.events} events (redelivered events are skipped), ${result.bad.length} bad`);
+    if (flags.json === true) {
+      console.log(JSON.stringify({
+        file, lines: result.lines, good: result.good, events: result.events, bad: result.bad,
+        mapping: result.mapping, other_statuses: Object.fromEntries(result.otherStatuses),
+      }));
+    } else console.log(`${file}: ${result.lines} lines, ${result.good} landed as ${result.events} events (redelivered events are skipped), ${result.bad.length} bad`);
     return result.good > 0 ? 0 : 2;
   } catch (err) {
     if (err instanceof LogFormatError) throw ConfigError.of(file, '', err.message);

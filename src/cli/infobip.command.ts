@@ -1,7 +1,7 @@
 /**
  * `herald infobip share-waba <WABA id>`: after Meta's embedded signup, shares the customer's
  * WhatsApp Business Account with Infobip (POST /whatsapp/1/embedded-signup/registrations/share-waba,
- * answered 202 Accepted; registration then goes on asynchronously).
+ * answered 202 Accepted; registration then goes on asynchronously). `--json`: the answer as JSON on stdout.
  */
 import type { Dispatcher } from 'undici';
 import { loadConfig } from '../config/load.js';
@@ -18,7 +18,7 @@ export interface InfobipCommandDeps {
   dispatcher?: Dispatcher;
 }
 
-export async function infobipCommand(positionals: string[], _flags: Record<string, unknown> = {}, deps: InfobipCommandDeps = {}): Promise<number> {
+export async function infobipCommand(positionals: string[], flags: Record<string, unknown> = {}, deps: InfobipCommandDeps = {}): Promise<number> {
   const [sub, wabaId, ...extra] = positionals;
   if (sub !== 'share-waba') {
     throw ConfigError.of('herald infobip', '', sub === undefined ? 'name a subcommand' : `unknown subcommand "${sub}"`, `usage: ${USAGE}`);
@@ -31,10 +31,15 @@ export async function infobipCommand(positionals: string[], _flags: Record<strin
     const r = await http.request('POST', PATHS.shareWaba, { businessAccountId: wabaId });
     if (r.kind === 'response' && r.status >= 200 && r.status < 300) {
       const body = r.text.trim();
+      if (flags.json === true) {
+        console.log(JSON.stringify({ ok: true, waba_id: wabaId, status: r.status, body: r.json ?? (body || null) }));
+        return 0;
+      }
       console.log(`shared WABA ${wabaId} with Infobip: HTTP ${r.status}${r.status === 202 ? ' Accepted' : ''}${body ? ` ${body}` : ''}`);
       return 0;
     }
     console.error(`herald infobip share-waba: Infobip refused WABA ${wabaId}: ${describeFailure(r)}`);
+    if (flags.json === true) console.log(JSON.stringify({ ok: false, waba_id: wabaId, status: r.kind === 'response' ? r.status : null, error: describeFailure(r) }));
     return 1;
   } finally {
     await http.close();

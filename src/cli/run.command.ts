@@ -1,4 +1,7 @@
-/** `herald run <job> [--dry-run] [--limit N] [--run-key K] [--resend-unknown] [--json]` */
+/**
+ * `herald run <job> [--dry-run] [--limit N] [--run-key K] [--resend-unknown] [--json]`. With --json
+ * stdout holds exactly one JSON document (the summary) and everything meant for people goes to stderr.
+ */
 import { ConfigError, errorMessage } from '../errors.js';
 import { dryRunCost } from '../cost/estimate.js';
 import { createSenders } from '../dispatch/senders.js';
@@ -46,10 +49,11 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     if (summary.already_finished) console.error(`run key ${summary.run_key} already finished as run ${summary.run_id}; nothing was sent`);
     await ctx.provider.close(); // lets late provider events land before the funnel is read
     const rows = await funnel(ctx.wh, { runId: summary.run_id });
-    console.log(funnelTable(rows, await reasons(ctx.wh, [summary.run_id])));
+    const say = flags.json === true ? console.error : console.log; // --json: stdout is the summary alone
+    say(funnelTable(rows, await reasons(ctx.wh, [summary.run_id])));
     const cost = await dryRunCost(ctx, summary); // a dry run's estimated cost, from the rate card
-    if (cost) console.log(cost.text);
-    if (summary.messaging_limit) console.log(messagingLimitLine(summary.messaging_limit, summary.dry_run));
+    if (cost) say(cost.text);
+    if (summary.messaging_limit) say(messagingLimitLine(summary.messaging_limit, summary.dry_run));
     if (summary.error) console.error(`run ${summary.status}: ${summary.error}`);
     if (summary.exit_code === 3) console.error(`failure ratio ${(summary.failure_ratio * 100).toFixed(1)}% is above max_failure_ratio`);
     if (flags.json === true) console.log(JSON.stringify(cost ? { ...summary, estimated_cost: cost.estimate } : summary));

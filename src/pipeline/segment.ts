@@ -5,6 +5,7 @@
 import { ConfigError, errorMessage } from '../errors.js';
 import type { LoadedJob } from '../config/load.js';
 import { stripTrailingSemicolon } from '../warehouse/migrate.js';
+import { locateSqlError } from './sql-error-location.js';
 import { bindNamedParams, MissingParameterError } from '../warehouse/named-params.js';
 import type { Row, RowStream, SqlValue, Warehouse } from '../warehouse/warehouse.js';
 
@@ -109,8 +110,26 @@ export function missingColumnsError(loaded: LoadedJob, missing: { path: string; 
   })));
 }
 
+/**
+ * A segment SQL error as a problem of the job: the engine's message, and where it points (LINE n
+ * and a caret, in the segment's own lines) when the engine says so.
+ */
 export function sqlError(loaded: LoadedJob, err: unknown): ConfigError {
   const field = loaded.job.source.query !== undefined ? 'source.query' : 'source.sql';
   const where = field === 'source.sql' ? ` in ${loaded.sqlOrigin}` : '';
-  return ConfigError.of(loaded.file, field, `SQL error${where}: ${errorMessage(err).split('\n')[0]}`, 'run the query in the warehouse to see the full error');
+  const text = errorMessage(err);
+  // The message's own lines (DuckDB's "Did you mean …?"), without its LINE/caret: located below.
+  const lines = text.split('\n');
+  const cut = lines.findIndex((l) => /^LINE \d+: /.test(l));
+  const said = (cut >= 0 ? lines.slice(0, cut) : lines).filter((l) => l.trim() !== '').join('\n');
+  let bound: string;
+  try {
+    bound = stripTrailingSemicolon(bindSegmentSql(loaded).sql);
+  } catch {
+    bound = loaded.sql;
+  }
+  const hint = typeof err === 'object' && err !== null ? (err as { hint?: unknown }).hint : undefined; // PostgreSQL's HINT, as psql prints it
+  const located = locateSqlError(bound, err, text);
+  const message = `SQL error${where}: ${said}${typeof hint === 'string' ? `\nHINT: ${hint}` : ''}${located ? `\n${located}` : ''}`;
+  return ConfigError.of(loaded.file, field, message, located ? undefined : 'run the query in the warehouse to see the full error');
 }

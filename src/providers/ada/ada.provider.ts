@@ -10,6 +10,7 @@ import { HttpClient, genericOutcome, retryAfterMs, type HttpOutcome } from '../h
 import type { ErrorAction, OutboundMessage, Provider, SendOutcome } from '../provider.js';
 import type { ProviderDeps } from '../registry.js';
 import { adaBody, atPath } from './ada.payload.js';
+import { adaCheckVerdict, type CredentialCheck } from './ada.check.js';
 
 export class AdaProvider implements Provider {
   readonly name = 'ada' as const;
@@ -27,6 +28,12 @@ export class AdaProvider implements Provider {
     // A problem of this row's values fails the row; one every row of the job shares stops the run.
     if ('problem' in built) return { kind: 'error', action: built.everyRow ? 'fix_request' : 'invalid_row', code: 'invalid_parameter', detail: built.problem };
     return adaOutcome(await this.http.request('POST', this.config.send_path, built.body), this.config);
+  }
+
+  /** A send without a recipient: proves reachability and the key, sends nothing (ada.check.ts). */
+  async checkCredentials(): Promise<CredentialCheck> {
+    const r = await this.http.request('POST', this.config.send_path, { platform: this.config.platform });
+    return adaCheckVerdict(r, `POST ${this.config.base_url.replace(/\/+$/, '')}${this.config.send_path}`);
   }
 
   async close(): Promise<void> {
