@@ -93,12 +93,48 @@ describe('herald import ada-log', () => {
     const file = join(dir, 'odd.csv');
     writeFileSync(file, 'Ref,Handset,Outcome,When\nr1,6591234567,DELIVERED,1767574800\n');
     expect(await main(['import', 'ada-log', file])).toBe(2);
-    expect(stderr.join('\n')).toMatch(/no column found for status, occurred_at, message_id or recipient; the header has: Ref, Handset, Outcome, When/);
+    expect(stderr.join('\n')).toMatch(/no column found for status, occurred_at \(or a sent\/delivered\/read\/failed time\), message_id or recipient; the header has: Ref, Handset, Outcome, When/);
     expect(await main(['import', 'ada-log', file, '--map', 'message_id=Ref', '--map', 'recipient=Handset', '--map', 'status=Outcome', '--map', 'occurred_at=When'])).toBe(0);
     config('    log_columns: { message_id: Ref, recipient: Handset, status: Outcome, occurred_at: When }');
     expect(await main(['import', 'ada-log', file])).toBe(0);
     expect((await events()).map((r) => r.provider_message_id)).toEqual(['r1']);
     expect(await main(['import', 'ada-log', file, '--map', 'nonsense=X'])).toBe(2);
+  });
+
+  it('a log with a time column per step: each step lands at its own time, the reason with the failure only', async () => {
+    const file = join(dir, 'steps.csv');
+    writeFileSync(file, [
+      'Message ID,Mobile No,Status,Sent Time,Delivered Time,Read Time,Failed Time,Failed Reason',
+      'w1,6591234567,Read,2026-01-05 09:00:00,2026-01-05 09:00:04,2026-01-05 09:12:30,,',
+      'w2,6591234568,Delivered,2026-01-05 09:00:01,2026-01-05 09:00:05,,,',
+      'w3,6591234569,Failed,2026-01-05 09:00:02,,,2026-01-05 09:00:07,Message undeliverable',
+      'w4,6591234570,Read,2026-01-05 09:00:03,,,,',
+    ].join('\n'));
+    expect(await main(['import', 'ada-log', file, '--json'])).toBe(0);
+    const summary = JSON.parse(stdout.at(-1)!) as { lines: number; good: number; events: number; mapping: Record<string, string | null> };
+    expect(summary).toMatchObject({ lines: 4, good: 4, events: 8 });
+    expect(summary.mapping).toMatchObject({ sent_at: 'Sent Time', delivered_at: 'Delivered Time', read_at: 'Read Time', failed_at: 'Failed Time', error_detail: 'Failed Reason', occurred_at: null });
+    const wh = await DuckDbWarehouse.open(dbFile);
+    try {
+      const rows = await wh.query<{ e: string }>(`SELECT event_type || ' ' || provider_message_id || ' ' || strftime(occurred_at, '%H:%M:%S') || ' ' ||
+        coalesce(error_code, '-') || ' ' || coalesce(error_detail, '-') AS e FROM herald.events WHERE provider = 'ada' ORDER BY provider_message_id, occurred_at`);
+      // Times are 09:xx in Singapore, 01:xx UTC. w4 says Read but has no read time: only its sent step lands.
+      expect(rows.map((r) => r.e)).toEqual([
+        'sent w1 01:00:00 - -', 'delivered w1 01:00:04 - -', 'read w1 01:12:30 - -',
+        'sent w2 01:00:01 - -', 'delivered w2 01:00:05 - -',
+        'sent w3 01:00:02 - -', 'failed w3 01:00:07 - Message undeliverable',
+        'sent w4 01:00:03 - -',
+      ]);
+    } finally {
+      await wh.close();
+    }
+  });
+
+  it('a failed line without an error code column has no error code (not the word "Failed")', async () => {
+    const file = join(dir, 'nocode.csv');
+    writeFileSync(file, 'Message ID,To,Status,Date Time,Remarks\nm9,6591234567,Failed,2026-01-05 09:00:00,Number not on WhatsApp\n');
+    expect(await main(['import', 'ada-log', file])).toBe(0);
+    expect((await events()).map((r) => `${String(r.event_type)} ${String(r.error_code)}`)).toEqual(['failed null']);
   });
 
   it('exit 2 for a missing file, and for a file where no line could land', async () => {

@@ -4,6 +4,11 @@
  * names are not published: each field takes the configured header, else the first header among
  * common spellings. Good lines land (in batches, deduplicated like webhooks); bad ones are
  * reported with their line numbers.
+ *
+ * A log line is one message. Where the export gives each step its own time (Sent / Delivered /
+ * Read / Failed time columns), each filled one lands as its own event at its own time, and the
+ * failure reason goes with the failed event only; a status with no time of its own takes the
+ * line's generic time column, never another step's time.
  */
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
@@ -15,23 +20,33 @@ import { e164, parseTime } from '../../events/fields.js';
 import { adaEventId } from './ada.webhook.js';
 import { isTimeZone } from '../../util/time-zone.js';
 
-export type LogField = keyof AdaConfig['log_columns'];
+/** Per-step time columns: read by spelling or --map (providers.ada.log_columns does not name them yet). */
+const STEP_FIELDS = ['sent_at', 'delivered_at', 'read_at', 'failed_at'] as const;
+type StepField = (typeof STEP_FIELDS)[number];
+export type LogField = keyof AdaConfig['log_columns'] | StepField;
+const STEP_TYPE: Record<StepField, EventType> = { sent_at: 'sent', delivered_at: 'delivered', read_at: 'read', failed_at: 'failed' };
 
 /** Spellings tried for a field whose header is not configured, compared without case, spaces or punctuation. */
 export const LOG_COLUMN_CANDIDATES: Record<LogField, readonly string[]> = {
   message_id: ['messageid', 'msgid', 'wamid', 'whatsappmessageid', 'id'],
   recipient: ['to', 'recipient', 'receiver', 'mobile', 'mobileno', 'mobilenumber', 'phone', 'phonenumber', 'msisdn', 'destination', 'customernumber'],
   status: ['status', 'messagestatus', 'deliverystatus', 'state', 'eventtype'],
-  occurred_at: ['timestamp', 'datetime', 'statustime', 'updatedat', 'updatetime', 'sentat', 'senttime', 'date', 'time', 'createdat', 'createdtime'],
-  error_code: ['errorcode', 'failurecode'],
-  error_detail: ['errormessage', 'errordetail', 'error', 'failurereason', 'reason', 'remarks'],
+  // A generic time: the status's own time in a one-row-per-status log. Sent time is not one of
+  // these: it is the sent step's time, and giving it to a read or a failure was wrong.
+  occurred_at: ['timestamp', 'datetime', 'statustime', 'updatedat', 'updatetime', 'date', 'time', 'createdat', 'createdtime'],
+  sent_at: ['senttime', 'sentat', 'sentdate', 'sentdatetime', 'sendtime', 'submittedat', 'submittime'],
+  delivered_at: ['deliveredtime', 'deliveredat', 'delivereddate', 'delivereddatetime', 'deliverytime', 'deliverydatetime'],
+  read_at: ['readtime', 'readat', 'readdate', 'readdatetime', 'seentime', 'seenat'],
+  failed_at: ['failedtime', 'failedat', 'faileddate', 'faileddatetime', 'failtime', 'failuretime'],
+  error_code: ['errorcode', 'failurecode', 'failedcode'],
+  error_detail: ['errormessage', 'errordetail', 'error', 'failedreason', 'failreason', 'failurereason', 'reason', 'remarks'],
   text: ['message', 'text', 'content', 'body', 'messagecontent', 'messagetext'],
 };
 
 const squash = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
 
 export interface ImportOptions {
-  columns: AdaConfig['log_columns'];
+  columns: Partial<Record<LogField, string>>;
   /** IANA zone of timestamps written without an offset. */
   timezone: string;
   rules: ConsentRules;
@@ -87,20 +102,22 @@ export async function importAdaLog(file: string, o: ImportOptions): Promise<Impo
       result.bad.push({ line, reason: `${record.length} fields where the header has ${header.length}` });
       continue;
     }
-    const row = lineEvent(record, index!, o.timezone, receivedAt);
+    const row = lineEvents(record, index!, o.timezone, receivedAt);
     if ('bad' in row) {
       result.bad.push({ line, reason: row.bad });
       continue;
     }
     result.good++;
-    if (row.event.event_type === 'other') {
-      const status = record[index!.status] ?? '';
-      result.otherStatuses.set(status, (result.otherStatuses.get(status) ?? 0) + 1);
-    }
-    batch.push(row.event);
-    if (row.event.event_type === 'inbound' && row.event.recipient) {
-      const consent = o.rules.classify({ text: index!.text >= 0 ? record[index!.text] ?? null : null });
-      if (consent) batch.push(consentEvent(row.event, consent.change, consent.how));
+    for (const event of row.events) {
+      if (event.event_type === 'other') {
+        const status = record[index!.status] ?? '';
+        result.otherStatuses.set(status, (result.otherStatuses.get(status) ?? 0) + 1);
+      }
+      batch.push(event);
+      if (event.event_type === 'inbound' && event.recipient) {
+        const consent = o.rules.classify({ text: index!.text >= 0 ? record[index!.text] ?? null : null });
+        if (consent) batch.push(consentEvent(event, consent.change, consent.how));
+      }
     }
     if (batch.length >= batchSize) {
       await o.land(batch);
@@ -117,10 +134,13 @@ export async function importAdaLog(file: string, o: ImportOptions): Promise<Impo
 }
 
 function emptyMapping(): Record<LogField, string | null> {
-  return { message_id: null, recipient: null, status: null, occurred_at: null, error_code: null, error_detail: null, text: null };
+  return {
+    message_id: null, recipient: null, status: null, occurred_at: null, sent_at: null, delivered_at: null, read_at: null, failed_at: null,
+    error_code: null, error_detail: null, text: null,
+  };
 }
 
-function mapColumns(header: string[], configured: AdaConfig['log_columns']): { index: Record<LogField, number>; mapping: Record<LogField, string | null> } {
+function mapColumns(header: string[], configured: Partial<Record<LogField, string>>): { index: Record<LogField, number>; mapping: Record<LogField, string | null> } {
   const squashed = header.map(squash);
   const index = {} as Record<LogField, number>;
   const mapping = emptyMapping();
@@ -140,8 +160,9 @@ function mapColumns(header: string[], configured: AdaConfig['log_columns']): { i
     index[field] = at;
     mapping[field] = at === -1 ? null : header[at]!;
   }
-  const missing = (['status', 'occurred_at'] as const).filter((f) => index[f] === -1);
-  if (index.message_id === -1 && index.recipient === -1) missing.push('message_id or recipient' as never);
+  const missing: string[] = index.status === -1 ? ['status'] : [];
+  if (index.occurred_at === -1 && STEP_FIELDS.every((f) => index[f] === -1)) missing.push('occurred_at (or a sent/delivered/read/failed time)');
+  if (index.message_id === -1 && index.recipient === -1) missing.push('message_id or recipient');
   if (missing.length > 0) {
     throw new LogFormatError(`no column found for ${missing.join(', ')}; the header has: ${header.join(', ')} ` +
       '(map them with --map field=Header or providers.ada.log_columns)');
@@ -160,36 +181,51 @@ export function logStatusType(status: string): EventType {
   return 'other';
 }
 
-function lineEvent(record: string[], index: Record<LogField, number>, zone: string, receivedAt: Date): { event: ProviderEvent } | { bad: string } {
+/** One log line as its events: one per filled step time, else one for its status at the line's time. */
+function lineEvents(record: string[], index: Record<LogField, number>, zone: string, receivedAt: Date): { events: ProviderEvent[] } | { bad: string } {
   const cell = (f: LogField) => (index[f] >= 0 ? (record[index[f]] ?? '').trim() : '');
-  const status = cell('status');
-  if (status === '') return { bad: 'empty status' };
-  const when = cell('occurred_at');
-  const occurredAt = zonedTime(when, zone) ?? parseTime(when);
-  if (!occurredAt) return { bad: `unreadable time "${when}" (ISO-8601, "YYYY-MM-DD HH:mm:ss" in ${zone}, or unix seconds)` };
+  const time = (f: LogField): Date | null | { bad: string } => {
+    const when = cell(f);
+    if (when === '') return null;
+    return zonedTime(when, zone) ?? parseTime(when) ?? { bad: `unreadable time "${when}" in ${f} (ISO-8601, "YYYY-MM-DD HH:mm:ss" in ${zone}, or unix seconds)` };
+  };
   const messageId = cell('message_id') || null;
   const rawRecipient = cell('recipient');
   const recipient = e164(rawRecipient);
   if (!messageId && !recipient) return { bad: rawRecipient ? `no message id, and "${rawRecipient}" is not a phone number` : 'no message id and no recipient' };
-  const type = logStatusType(status);
-  const failed = type === 'failed';
+  const status = cell('status');
   const payload: Record<string, string> = { source: 'ada-log' };
   for (const f of Object.keys(index) as LogField[]) if (index[f] >= 0) payload[f] = cell(f);
-  return {
-    event: {
-      event_id: adaEventId(type, messageId, occurredAt, messageId ? null : `${recipient}:${status}`),
-      provider: 'ada',
-      event_type: type,
-      provider_message_id: messageId,
-      recipient,
-      occurred_at: occurredAt,
-      received_at: receivedAt,
-      error_code: failed ? cell('error_code') || status : null,
-      error_detail: failed ? cell('error_detail') || null : null,
-      pricing_category: null,
-      payload,
-    },
-  };
+  const event = (type: EventType, occurredAt: Date): ProviderEvent => ({
+    event_id: adaEventId(type, messageId, occurredAt, messageId ? null : `${recipient}:${status}`),
+    provider: 'ada',
+    event_type: type,
+    provider_message_id: messageId,
+    recipient,
+    occurred_at: occurredAt,
+    received_at: receivedAt,
+    // The export's own code and reason, or none: the status word ("Failed") is not an error code.
+    error_code: type === 'failed' ? cell('error_code') || null : null,
+    error_detail: type === 'failed' ? cell('error_detail') || null : null,
+    pricing_category: null,
+    payload,
+  });
+
+  const events: ProviderEvent[] = [];
+  for (const f of STEP_FIELDS) {
+    const at = time(f);
+    if (at && 'bad' in at) return at;
+    if (at) events.push(event(STEP_TYPE[f], at));
+  }
+  if (status === '') return events.length > 0 ? { events } : { bad: 'empty status' };
+  const type = logStatusType(status);
+  if (events.some((e) => e.event_type === type)) return { events };
+  // The status without a time of its own: the line's generic time, when the file has one.
+  const at = time('occurred_at');
+  if (at && 'bad' in at) return at;
+  if (at) return { events: [...events, event(type, at)] };
+  if (events.length > 0) return { events };
+  return { bad: index.occurred_at >= 0 ? `no time for status "${status}"` : `no time for status "${status}": its ${type} time is empty and the file has no status time column` };
 }
 
 function assertZone(zone: string): void {
