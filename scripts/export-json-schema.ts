@@ -13,8 +13,21 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { JobSchema } from '../src/config/job.schema.js';
 
-export const SCHEMA_ID = 'urn:herald:job';
 export const SCHEMA_PATH = 'schema/job.schema.json';
+/** The first line of a job file in jobs/: editors with the YAML language server then validate it unasked. */
+export const JOB_FILE_MODELINE = `# yaml-language-server: $schema=../${SCHEMA_PATH}`;
+
+/**
+ * A resolvable `$id`: the raw GitHub URL when package.json names a GitHub repository, else a
+ * relative reference that resolves to this file both from schema/ (the schema's own place) and
+ * from jobs/ (where the job files that point at it live).
+ */
+export function schemaId(root = projectRoot()): string {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { repository?: string | { url?: string } };
+  const url = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url ?? '';
+  const gh = /github\.com[/:]([^/]+)\/([^/.]+?)(?:\.git)?\/?$/.exec(url) ?? /^github:([^/]+)\/(.+)$/.exec(url);
+  return gh ? `https://raw.githubusercontent.com/${gh[1]}/${gh[2]}/main/${SCHEMA_PATH}` : `../${SCHEMA_PATH}`;
+}
 
 /** The JSON Schema of a job file, as the exact text committed (pretty-printed, trailing newline). */
 export function jobJsonSchemaText(): string {
@@ -22,7 +35,7 @@ export function jobJsonSchemaText(): string {
   const { $schema, ...rest } = generated;
   const schema = {
     $schema,
-    $id: SCHEMA_ID,
+    $id: schemaId(),
     title: 'herald job',
     description: 'One herald job: a warehouse segment (SQL) turned into WhatsApp template messages. ' +
       `Generated from src/config/job.schema.ts by \`npm run schema\`; do not edit by hand.`,
