@@ -1,12 +1,26 @@
-/** `herald report [--run ID | --job NAME] [--format table|csv|json] [--output FILE]` */
+/**
+ * `herald report [--run ID | --job NAME] [--format table|csv|json|html] [--output FILE]`
+ *
+ * With `--format html --output FILE`, the failed and rejected rows are written as CSV next to the
+ * HTML file (`<name>.failed.csv`) and linked from it: one download beside the page, no new option.
+ */
 import { writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { loadConfig } from '../config/load.js';
 import { rateCardFile, syncRateCard } from '../cost/rate-card.js';
 import { ConfigError } from '../errors.js';
+import { explain } from '../report/codes.js';
 import { costs, runTotals } from '../report/costs.js';
-import { funnel, funnelTable, reasons, type RunSelector } from '../report/funnel.js';
+import { failedCsv, failedRows } from '../report/failed-rows.js';
+import { funnel, funnelTable, reasons, type FunnelRow, type ReasonRow, type RunSelector } from '../report/funnel.js';
+import { headlineOf } from '../report/headline.js';
 import { funnelHtml } from '../report/html-report.js';
+import type { Overview } from '../report/html-job.js';
+import { latencies } from '../report/latency.js';
+import { splits } from '../report/splits.js';
+import { overviewTable } from '../report/text-overview.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
 import { openDefaultWarehouse } from './context.js';
 
 const FORMATS = ['table', 'csv', 'json', 'html'] as const;
@@ -17,6 +31,7 @@ export async function reportCommand(positionals: string[], flags: Record<string,
   const format = (flags.format ?? 'table') as string;
   if (!(FORMATS as readonly string[]).includes(format)) throw ConfigError.of('--format', '', `unknown format "${format}"`, `one of ${FORMATS.join(', ')}`);
   const select: RunSelector = typeof flags.run === 'string' ? { runId: flags.run } : typeof flags.job === 'string' ? { job: flags.job } : { latest: true };
+  const output = typeof flags.output === 'string' ? flags.output : null;
 
   const wh = await openDefaultWarehouse(typeof flags.warehouse === 'string' ? flags.warehouse : 'default');
   try {
@@ -27,21 +42,57 @@ export async function reportCommand(positionals: string[], flags: Record<string,
     // The rate card is loaded where it is read: herald.send_costs prices with the configured file.
     await syncRateCard(wh, rateCardFile(loadConfig().config));
     const cost = await costs(wh, runIds);
-    const text = format === 'table' ? `${funnelTable(rows, why, cost)}\n`
-      : format === 'html' ? funnelHtml(rows, why, new Date(), cost)
-      : format === 'json' ? `${JSON.stringify({ runs: rows, reasons: why, costs: cost }, null, 2)}\n`
-      : stringify(rows.map((r) => ({
-        ...r, started_at: iso(r.started_at), finished_at: iso(r.finished_at),
-        cost: runTotals(cost, r.run_id).map((t) => `${t.currency} ${t.cost}`).join('; '),
-      })), { header: true, cast: { boolean: (b) => String(b) } });
-    if (typeof flags.output === 'string') {
-      writeFileSync(flags.output, text);
-      console.error(`wrote ${flags.output}`);
+    let text: string;
+    if (format === 'table') {
+      text = `${overviewTable(await overview(wh, rows, why, { note: '' }))}\n\n${funnelTable(rows, why, cost)}\n`;
+    } else if (format === 'html') {
+      const failed = output ? await writeFailedCsv(wh, runIds, output) : { note: 'Give --output FILE to have the failed and rejected rows written as CSV next to the report.' };
+      text = funnelHtml(rows, why, new Date(), cost, await overview(wh, rows, why, failed));
+    } else if (format === 'json') {
+      const o = await overview(wh, rows, why, { note: '' });
+      text = `${JSON.stringify({
+        runs: rows, headlines: o.runs, reasons: why.map((r) => ({ ...r, ...(explain(r.reason) ?? {}) })), costs: cost,
+        latency: o.latency, by_template: o.byTemplate, by_country: o.byCountry,
+      }, null, 2)}\n`;
+    } else {
+      text = stringify(rows.map((r) => {
+        const h = headlineOf(r, why);
+        return {
+          ...r, started_at: iso(r.started_at), finished_at: iso(r.finished_at),
+          attempted: h.attempted, failed_per_attempted: h.attempted > 0 ? h.failed / h.attempted : '',
+          cost: runTotals(cost, r.run_id).map((t) => `${t.currency} ${t.cost}`).join('; '),
+        };
+      }), { header: true, cast: { boolean: (b) => String(b) } });
+    }
+    if (output) {
+      writeFileSync(output, text);
+      console.error(`wrote ${output}`);
     } else process.stdout.write(text);
     return 0;
   } finally {
     await wh.close();
   }
+}
+
+/** The job part of the report: each run's headline counts, latency, and the splits over all the runs shown. */
+async function overview(wh: Warehouse, rows: readonly FunnelRow[], why: readonly ReasonRow[], failedCsv: Overview['failedCsv']): Promise<Overview> {
+  const runIds = rows.map((r) => r.run_id);
+  return {
+    runs: rows.map((r) => ({ run_id: r.run_id, started_at: r.started_at, run_status: r.run_status, ...headlineOf(r, why) })),
+    latency: await latencies(wh, runIds),
+    byTemplate: await splits(wh, runIds, 'template'),
+    byCountry: await splits(wh, runIds, 'country'),
+    failedCsv,
+  };
+}
+
+/** `report.html` → `report.failed.csv` beside it; the link is the file's name (relative to the page). */
+async function writeFailedCsv(wh: Warehouse, runIds: readonly string[], htmlFile: string): Promise<{ href: string; rows: number }> {
+  const name = `${basename(htmlFile, extname(htmlFile))}.failed.csv`;
+  const failed = await failedRows(wh, runIds);
+  writeFileSync(join(dirname(htmlFile), name), failedCsv(failed));
+  console.error(`wrote ${join(dirname(htmlFile), name)}`);
+  return { href: name, rows: failed.length };
 }
 
 function iso(d: Date | string | null): string {

@@ -1,6 +1,9 @@
-/** The run funnel and its reasons, from `herald.run_funnel` and `herald.sends`, as rows to print or export. */
+/** The run funnel and its reasons, from `herald.run_funnel` and `herald.message_status`, as rows to print or export. */
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { explanationLine } from './codes.js';
 import { deferrals, runTotals, type CostRow } from './costs.js';
+import { headlineOf, headlineText } from './headline.js';
+import { OUTCOMES } from './outcomes.js';
 
 export interface FunnelRow {
   run_id: string;
@@ -37,6 +40,8 @@ export interface ReasonRow {
   status: string;
   reason: string | null;
   count: number;
+  /** For failed rows: `send` (the provider's answer) or `webhook` (a failed status after acceptance). */
+  failed_by?: 'send' | 'webhook' | null;
 }
 
 export type RunSelector = { runId: string } | { job: string } | { latest: true };
@@ -47,22 +52,28 @@ export async function funnel(wh: Warehouse, select: RunSelector, limit = 20): Pr
   return wh.query<FunnelRow>('SELECT * FROM herald.run_funnel ORDER BY started_at DESC LIMIT 1');
 }
 
+/**
+ * Each run's sends by status and reason. A send accepted and then failed by a status webhook counts
+ * as failed with reason `provider:<code>` (herald.message_status.failure_code), so the failed
+ * reasons add up to the funnel's failed.
+ */
 export async function reasons(wh: Warehouse, runIds: readonly string[]): Promise<ReasonRow[]> {
   if (runIds.length === 0) return [];
-  return wh.query<ReasonRow>(
-    'SELECT run_id, status, reason, count(*) AS count FROM herald.sends WHERE run_id IN (SELECT unnest($1::text[])) ' +
-    'GROUP BY run_id, status, reason ORDER BY run_id, count(*) DESC, status, reason', [runIds]);
+  const rows = await wh.query<ReasonRow>(
+    "SELECT run_id, CASE WHEN status = 'failed' THEN 'failed' ELSE send_status END AS status, reason, failed_by, count(*) AS count " +
+    `FROM ${OUTCOMES} GROUP BY 1, 2, 3, 4 ORDER BY run_id, count(*) DESC, 2, 3, 4`, [runIds]);
+  return rows.map((r) => ({ ...r, count: Number(r.count) }));
 }
 
 const STAGES = ['audience', 'rejected', 'suppressed', 'duplicate', 'planned', 'accepted', 'delivered', 'read', 'failed', 'deferred', 'unknown', 'clicked', 'replied'] as const;
-
-const pct = (v: number | string | null | undefined) => `${(100 * Number(v ?? 0)).toFixed(1)}%`;
 
 /** A plain-text table: the funnel of each run, then its reasons, its deferrals and (given cost rows) its cost. */
 export function funnelTable(rows: readonly FunnelRow[], reasonRows: readonly ReasonRow[], costRows?: readonly CostRow[]): string {
   const out: string[] = [];
   for (const r of rows) {
     out.push(`run ${r.run_id}  job ${r.job}  key ${r.run_key}  ${r.run_status}${r.dry_run ? ' (dry run)' : ''}  started ${new Date(r.started_at).toISOString()}`);
+    out.push(`  ${headlineText(headlineOf(r, reasonRows))}`);
+    out.push('  stage       rows        share of audience');
     const audience = Number(r.audience) || 0;
     for (const stage of STAGES) {
       const n = Number(r[stage]) || 0;
@@ -70,14 +81,13 @@ export function funnelTable(rows: readonly FunnelRow[], reasonRows: readonly Rea
       const share = audience > 0 && stage !== 'audience' ? `${((100 * n) / audience).toFixed(1).padStart(5)}%` : '';
       out.push(`  ${stage.padEnd(11)} ${n.toLocaleString('en').padStart(10)} ${share}`);
     }
-    if (r.delivery_rate !== null && r.delivery_rate !== undefined) {
-      out.push(`  of accepted: delivered ${pct(r.delivery_rate)}, read ${pct(r.read_rate)}, clicked ${pct(r.click_rate)}, replied ${pct(r.reply_rate)}`);
-    }
-    if (r.failure_rate !== null && r.failure_rate !== undefined) out.push(`  failed ${pct(r.failure_rate)} of attempted`);
-    const mine = reasonRows.filter((x) => x.run_id === r.run_id && x.reason);
+    const mine = reasonRows.filter((x) => x.run_id === r.run_id && (x.reason || x.status === 'failed'));
     if (mine.length > 0) {
       out.push('  reasons:');
-      for (const x of mine) out.push(`    ${`${x.status}/${x.reason}`.padEnd(40)} ${Number(x.count).toLocaleString('en').padStart(10)}`);
+      for (const x of mine) {
+        const what = `${x.status}/${x.reason ?? '(none)'}${x.failed_by === 'webhook' ? ' (webhook)' : ''}`;
+        out.push(`    ${what.padEnd(40)} ${Number(x.count).toLocaleString('en').padStart(10)}  ${explanationLine(x.reason)}`);
+      }
     }
     const deferred = deferrals(reasonRows, r.run_id);
     if (deferred.length > 0) {

@@ -1,10 +1,15 @@
 /**
  * `herald report --format html`: one self-contained HTML file (inline CSS and SVG, no scripts,
- * nothing fetched) with each run's funnel as a bar chart and its reasons as a table, to attach to
- * a mail or open from a bucket.
+ * nothing fetched) with, given an overview, the job's runs over time, latency and splits, then each
+ * run's headline, its funnel as a bar chart and its reasons with what they mean, to attach to a
+ * mail or open from a bucket.
  */
+import { explain, NO_EXPLANATION } from './codes.js';
 import { deferrals, runTotals, type CostRow } from './costs.js';
 import type { FunnelRow, ReasonRow } from './funnel.js';
+import { headlineOf, headlineText } from './headline.js';
+import { esc } from './html-escape.js';
+import { overviewHtml, type Overview } from './html-job.js';
 
 const BARS = [
   ['audience', 'Audience'], ['accepted', 'Accepted'], ['delivered', 'Delivered'], ['read', 'Read'],
@@ -12,7 +17,7 @@ const BARS = [
 ] as const;
 const SKIPPED = [['rejected', 'Rejected'], ['suppressed', 'Suppressed'], ['duplicate', 'Duplicate'], ['deferred', 'Deferred'], ['unknown', 'Unknown'], ['planned', 'Planned (dry run)']] as const;
 
-export function funnelHtml(rows: readonly FunnelRow[], reasons: readonly ReasonRow[], generatedAt = new Date(), costRows: readonly CostRow[] = []): string {
+export function funnelHtml(rows: readonly FunnelRow[], reasons: readonly ReasonRow[], generatedAt = new Date(), costRows: readonly CostRow[] = [], overview?: Overview): string {
   const title = rows.length === 1 ? `herald · ${rows[0]!.job} · ${rows[0]!.run_id}` : `herald · ${rows.length} runs`;
   return `<!doctype html>
 <html lang="en">
@@ -22,7 +27,8 @@ export function funnelHtml(rows: readonly FunnelRow[], reasons: readonly ReasonR
 <title>${esc(title)}</title>
 <style>
   body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 960px; color: #1d2330; padding: 0 1rem; }
-  h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2.2rem; }
+  h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2.2rem; } h3 { font-size: 1rem; margin-top: 1.4rem; }
+  .headline { font-size: 1.02rem; background: #f4f6fa; padding: .6rem .8rem; border-radius: 4px; }
   .meta { color: #5b6372; } .run { border-top: 1px solid #dde1e8; padding-top: .5rem; }
   table { border-collapse: collapse; margin-top: .6rem; min-width: 420px; }
   th, td { text-align: left; padding: .3rem .8rem .3rem 0; border-bottom: 1px solid #eef0f4; }
@@ -34,6 +40,7 @@ export function funnelHtml(rows: readonly FunnelRow[], reasons: readonly ReasonR
 <body>
 <h1>${esc(title)}</h1>
 <p class="meta">Generated ${esc(generatedAt.toISOString())} by herald.</p>
+${overview ? overviewHtml(overview) : ''}
 ${rows.map((r) => runSection(r, reasons.filter((x) => x.run_id === r.run_id), costSection(r.run_id, reasons, costRows))).join('\n')}
 </body>
 </html>
@@ -42,10 +49,10 @@ ${rows.map((r) => runSection(r, reasons.filter((x) => x.run_id === r.run_id), co
 
 function runSection(r: FunnelRow, reasons: readonly ReasonRow[], extra: string): string {
   const n = (k: keyof FunnelRow) => Number(r[k] ?? 0);
-  const rate = (k: keyof FunnelRow) => (r[k] === null || r[k] === undefined ? '–' : `${(100 * Number(r[k])).toFixed(1)}%`);
   return `<section class="run" id="run-${esc(r.run_id)}">
 <h2>${esc(r.job)} <span class="meta">run ${esc(r.run_id)}</span></h2>
 <p>Run key <code>${esc(r.run_key)}</code> · <span class="status-${esc(r.run_status)}">${esc(r.run_status)}</span>${r.dry_run ? ' · dry run' : ''} · started ${esc(iso(r.started_at))}${r.finished_at ? ` · finished ${esc(iso(r.finished_at))}` : ''}</p>
+<p class="headline">${esc(headlineText(headlineOf(r, reasons)))}</p>
 ${chart(r)}
 <table aria-label="funnel">
 <thead><tr><th>stage</th><th>rows</th><th>share of audience</th></tr></thead>
@@ -54,14 +61,23 @@ ${[...BARS, ...SKIPPED].filter(([k]) => k === 'audience' || n(k) > 0).map(([k, l
     `<tr${k === 'failed' ? ' class="failed"' : ''}><td>${label}</td><td class="n">${n(k).toLocaleString('en')}</td><td class="n">${k === 'audience' ? '' : share(n(k), n('audience'))}</td></tr>`).join('\n')}
 </tbody>
 </table>
-<p>Of accepted: delivered ${rate('delivery_rate')}, read ${rate('read_rate')}, clicked ${rate('click_rate')}, replied ${rate('reply_rate')}. Failed ${rate('failure_rate')} of attempted.</p>
-${reasons.length === 0 ? '' : `<table aria-label="reasons">
-<thead><tr><th>status</th><th>reason</th><th>rows</th></tr></thead>
-<tbody>
-${reasons.map((x) => `<tr><td>${esc(x.status)}</td><td><code>${esc(x.reason ?? '')}</code></td><td class="n">${Number(x.count).toLocaleString('en')}</td></tr>`).join('\n')}
-</tbody>
-</table>`}${extra}
+${reasonTable(reasons.filter((x) => x.reason || x.status === 'failed'))}${extra}
 </section>`;
+}
+
+/** Each reason with its count, where a failure came from, what it means and what to do. */
+function reasonTable(reasons: readonly ReasonRow[]): string {
+  if (reasons.length === 0) return '';
+  return `<table aria-label="reasons">
+<thead><tr><th>status</th><th>reason</th><th>rows</th><th>by</th><th>what it means</th><th>what to do</th></tr></thead>
+<tbody>
+${reasons.map((x) => {
+    const why = explain(x.reason);
+    return `<tr><td>${esc(x.status)}</td><td><code>${esc(x.reason ?? '')}</code></td><td class="n">${Number(x.count).toLocaleString('en')}</td>` +
+      `<td>${esc(x.failed_by ?? '')}</td><td>${esc(why?.meaning ?? NO_EXPLANATION)}</td><td>${esc(why?.action ?? '')}</td></tr>`;
+  }).join('\n')}
+</tbody>
+</table>`;
 }
 
 /** The run's deferrals by reason, and its cost by category and currency (herald.send_costs). */
@@ -111,8 +127,4 @@ function share(n: number, of: number): string {
 
 function iso(d: Date | string): string {
   return new Date(d).toISOString();
-}
-
-function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

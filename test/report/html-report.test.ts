@@ -1,7 +1,8 @@
 /**
- * `herald report --format html` writes one self-contained file; a real headless Chromium (Debian's
- * `chromium`) opens it, renders it without errors, and shows the run's numbers. In CI Chromium
- * must be there (.ci/run installs it); elsewhere the browser part says it was skipped.
+ * `herald report --format html` writes one self-contained file (a run's, and a job's with its
+ * failed rows CSV beside it); a real headless Chromium (Debian's `chromium`) opens both, renders
+ * them without errors, and shows the numbers. In CI Chromium must be there (.ci/run installs it);
+ * elsewhere the browser part says it was skipped, and the structural check (html-check.ts) stands in.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli.js';
 import { funnelHtml } from '../../src/report/html-report.js';
+import { checkHtml } from './html-check.js';
 
 const CHROMIUM = process.env.HERALD_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (!CHROMIUM && process.env.CI) throw new Error('CI needs Chromium for the HTML report test: apt-get install chromium (see .ci/run)');
@@ -20,7 +22,9 @@ const phone = (i: number) => `+1201555${String(100 + i).padStart(4, '0')}`;
 describe('HTML report', () => {
   let dir: string;
   let html: string;
+  let jobHtml: string;
   let runId: string;
+  let rerunId: string;
   const startCwd = process.cwd();
 
   beforeAll(async () => {
@@ -42,6 +46,11 @@ message: { provider: sandbox, sender: "1555", template: { name: hello, language:
     runId = (JSON.parse(String(log.mock.calls.at(-1)![0])) as { run_id: string }).run_id;
     expect(await main(['report', '--run', runId, '--format', 'html', '--output', 'report.html'])).toBe(0);
     html = readFileSync('report.html', 'utf8');
+    // A re-run: every sendable row is now a duplicate, nothing is attempted.
+    expect(await main(['run', 'job.yaml', '--json'])).toBe(0);
+    rerunId = (JSON.parse(String(log.mock.calls.at(-1)![0])) as { run_id: string }).run_id;
+    expect(await main(['report', '--job', 'html_report', '--format', 'html', '--output', 'job.html'])).toBe(0);
+    jobHtml = readFileSync('job.html', 'utf8');
     vi.restoreAllMocks();
   });
   afterAll(() => {
@@ -56,8 +65,35 @@ message: { provider: sandbox, sender: "1555", template: { name: hello, language:
     expect(html).toContain(`run ${runId}`);
     expect(html).toContain('<tr><td>Audience</td><td class="n">12</td><td class="n"></td></tr>');
     expect(html).toContain('<tr><td>Accepted</td><td class="n">11</td><td class="n">91.7%</td></tr>');
-    expect(html).toContain('<tr><td>rejected</td><td><code>invalid_phone</code></td><td class="n">1</td></tr>');
+    expect(html).toContain('<tr><td>rejected</td><td><code>invalid_phone</code></td><td class="n">1</td><td></td><td>the phone column is not a valid number for its region</td>');
     expect(html).toContain('aria-label="funnel chart"');
+    // 12 rows: 11 accepted (attempted), 1 rejected (the sandbox may fail a few accepted ones later, by webhook).
+    expect(html).toContain('<p class="headline">11 sends attempted in this run (handed to the provider: accepted, failed, deferred by it, or outcome unknown); 1 of 12 audience rows was not attempted.');
+    expect(checkHtml(html)).toEqual([]);
+  });
+
+  it('the job report: runs over time, latency, splits, and the failed rows CSV next to it', () => {
+    expect(checkHtml(jobHtml)).toEqual([]);
+    expect(jobHtml).toContain('aria-label="runs over time"');
+    expect(jobHtml).toContain(`<a href="#run-${rerunId}">`);
+    expect(jobHtml).toContain('Nothing was attempted in this run: its 12 audience rows were all settled before sending');
+    // Every row is a US number of template hello@en_US, except the garbage one (no country).
+    expect(jobHtml).toMatch(/<td>hello@en_US<\/td><td class="n">24<\/td><td class="n">11<\/td>/);
+    expect(jobHtml).toMatch(/<td>US<\/td><td class="n">22<\/td><td class="n">11<\/td>/);
+    // The rejected `garbage` row of each run, and run 1's failures: the sandbox fails ~3% of sends by
+    // a status webhook (131026), keyed on the random run id, so their number comes from the funnel.
+    const csv = readFileSync(join(dir, 'job.failed.csv'), 'utf8').trimEnd().split('\n');
+    expect(csv[0]).toBe('run_id,send_id,row_key,recipient,country,template,status,reason,failed_by,error_code,error_detail,at,meaning,action');
+    const lines = csv.slice(1).map((l) => l.split(','));
+    const pick = (l: string[]) => [l[0], ...l.slice(2, 9)].join(',');
+    expect(lines.filter((l) => l[6] === 'rejected').map(pick).sort()).toEqual([
+      `${runId},k11,,,hello,rejected,invalid_phone,`, `${rerunId},k11,,,hello,rejected,invalid_phone,`,
+    ].sort());
+    const failed = lines.filter((l) => l[6] === 'failed');
+    expect(failed.map((l) => [l[0], l[4], l[7], l[8], l[9]].join(','))).toEqual(failed.map(() => `${runId},US,provider:131026,webhook,131026`));
+    const funnelFailed = /<tr class="failed"><td>Failed<\/td><td class="n">(\d+)<\/td>/.exec(jobHtml.slice(jobHtml.indexOf(`id="run-${runId}"`)));
+    expect(failed.length).toBe(Number(funnelFailed?.[1] ?? 0));
+    expect(jobHtml).toContain(`<a href="job.failed.csv" download>job.failed.csv</a> (${lines.length} rows`);
   });
 
   it('escapes what comes from the data', () => {
@@ -67,20 +103,25 @@ message: { provider: sandbox, sender: "1555", template: { name: hello, language:
   });
 
   it.runIf(CHROMIUM !== undefined)('renders in headless Chromium without errors and shows the numbers', () => {
+    browse('report.html', ['<td class="n">12</td>', `run ${runId}`]);
+    browse('job.html', ['aria-label="runs over time"', `run ${rerunId}`, 'job.failed.csv']);
+  });
+
+  /** Opens the file in headless Chromium: the DOM it built holds each text, nothing failed, and a screenshot has content. */
+  function browse(file: string, texts: string[]): void {
     const profile = mkdtempSync(join(tmpdir(), 'herald-chromium-'));
     const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0'];
     try {
-      const dom = spawnSync(CHROMIUM!, [...flags, '--dump-dom', `file://${join(dir, 'report.html')}`], { encoding: 'utf8', timeout: 60_000 });
+      const dom = spawnSync(CHROMIUM!, [...flags, '--dump-dom', `file://${join(dir, file)}`], { encoding: 'utf8', timeout: 60_000 });
       expect(dom.status, dom.stderr).toBe(0);
-      expect(dom.stdout).toContain('<td class="n">12</td>');
-      expect(dom.stdout).toContain(`run ${runId}`);
+      for (const text of texts) expect(dom.stdout).toContain(text);
       expect(dom.stderr).not.toMatch(/Uncaught|CONSOLE\(\d+\).*(error|Error)/);
-      const png = join(dir, 'report.png');
-      execFileSync(CHROMIUM!, [...flags, `--screenshot=${png}`, '--window-size=1000,1400', `file://${join(dir, 'report.html')}`], { timeout: 60_000, stdio: 'ignore' });
+      const png = join(dir, `${file}.png`);
+      execFileSync(CHROMIUM!, [...flags, `--screenshot=${png}`, '--window-size=1000,1400', `file://${join(dir, file)}`], { timeout: 60_000, stdio: 'ignore' });
       expect(statSync(png).size).toBeGreaterThan(10_000); // a page with content, not a blank one
     } finally {
       rmSync(profile, { recursive: true, force: true });
     }
-  });
+  }
 });
