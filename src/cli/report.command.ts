@@ -13,12 +13,10 @@ import { ConfigError } from '../errors.js';
 import { explain } from '../report/codes.js';
 import { costs, runTotals } from '../report/costs.js';
 import { failedCsv, failedRows } from '../report/failed-rows.js';
-import { funnel, funnelTable, reasons, type FunnelRow, type ReasonRow, type RunSelector } from '../report/funnel.js';
+import { funnel, funnelTable, reasons, type RunSelector } from '../report/funnel.js';
 import { headlineOf } from '../report/headline.js';
 import { funnelHtml } from '../report/html-report.js';
-import type { Overview } from '../report/html-job.js';
-import { latencies } from '../report/latency.js';
-import { splits } from '../report/splits.js';
+import { buildOverview } from '../report/overview.js';
 import { overviewTable } from '../report/text-overview.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { openDefaultWarehouse } from './context.js';
@@ -44,12 +42,12 @@ export async function reportCommand(positionals: string[], flags: Record<string,
     const cost = await costs(wh, runIds);
     let text: string;
     if (format === 'table') {
-      text = `${overviewTable(await overview(wh, rows, why, { note: '' }))}\n\n${funnelTable(rows, why, cost)}\n`;
+      text = `${overviewTable(await buildOverview(wh, rows, why, cost, { note: '' }))}\n\n${funnelTable(rows, why, cost)}\n`;
     } else if (format === 'html') {
       const failed = output ? await writeFailedCsv(wh, runIds, output) : { note: 'Give --output FILE to have the failed and rejected rows written as CSV next to the report.' };
-      text = funnelHtml(rows, why, new Date(), cost, await overview(wh, rows, why, failed));
+      text = funnelHtml(rows, why, new Date(), cost, await buildOverview(wh, rows, why, cost, failed));
     } else if (format === 'json') {
-      const o = await overview(wh, rows, why, { note: '' });
+      const o = await buildOverview(wh, rows, why, cost, { note: '' });
       text = `${JSON.stringify({
         runs: rows, headlines: o.runs, reasons: why.map((r) => ({ ...r, ...(explain(r.reason) ?? {}) })), costs: cost,
         latency: o.latency, by_template: o.byTemplate, by_country: o.byCountry,
@@ -72,18 +70,6 @@ export async function reportCommand(positionals: string[], flags: Record<string,
   } finally {
     await wh.close();
   }
-}
-
-/** The job part of the report: each run's headline counts, latency, and the splits over all the runs shown. */
-async function overview(wh: Warehouse, rows: readonly FunnelRow[], why: readonly ReasonRow[], failedCsv: Overview['failedCsv']): Promise<Overview> {
-  const runIds = rows.map((r) => r.run_id);
-  return {
-    runs: rows.map((r) => ({ run_id: r.run_id, started_at: r.started_at, run_status: r.run_status, ...headlineOf(r, why) })),
-    latency: await latencies(wh, runIds),
-    byTemplate: await splits(wh, runIds, 'template'),
-    byCountry: await splits(wh, runIds, 'country'),
-    failedCsv,
-  };
 }
 
 /** `report.html` → `report.failed.csv` beside it; the link is the file's name (relative to the page). */

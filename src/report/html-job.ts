@@ -11,7 +11,7 @@ import type { Split } from './splits.js';
 
 export interface Overview {
   /** Per run (oldest first in the chart), with its headline counts. */
-  runs: (Counts & { run_id: string; started_at: Date | string; run_status: string })[];
+  runs: (Counts & { run_id: string; started_at: Date | string; run_status: string; /** Totals per currency (herald.send_costs), e.g. "USD 0.2972"; empty when nothing is priced. */ cost: string })[];
   latency: readonly Latency[];
   byTemplate: readonly Split[];
   byCountry: readonly Split[];
@@ -28,10 +28,10 @@ export function overviewHtml(o: Overview): string {
 <p class="meta">Rates are per attempted send: sends handed to the provider in the run (accepted, failed, deferred by the provider, or outcome unknown). Rows rejected, suppressed or skipped as duplicates before sending are not attempted.</p>
 ${runs.length > 1 ? `<h3>Runs over time</h3>\n${runsChart(runs)}` : ''}
 <table aria-label="runs">
-<thead><tr><th>started</th><th>run</th><th>status</th><th>audience</th><th>attempted</th><th>accepted</th><th>delivered</th><th>read</th><th>failed</th></tr></thead>
+<thead><tr><th>started</th><th>run</th><th>status</th><th>audience</th><th>attempted</th><th>accepted</th><th>delivered</th><th>read</th><th>failed</th><th>cost</th></tr></thead>
 <tbody>
 ${runs.map((r) => `<tr><td>${esc(new Date(r.started_at).toISOString())}</td><td><a href="#run-${esc(r.run_id)}">${esc(r.run_id)}</a></td><td>${esc(r.run_status)}</td>` +
-    `<td class="n">${n(r.audience)}</td><td class="n">${n(r.attempted)}</td><td class="n">${n(r.accepted)}</td>${rated(r.delivered, r.attempted)}${rated(r.read, r.attempted)}${rated(r.failed, r.attempted, 'failed')}</tr>`).join('\n')}
+    `<td class="n">${n(r.audience)}</td><td class="n">${n(r.attempted)}</td><td class="n">${n(r.accepted)}</td>${rated(r.delivered, r.attempted)}${rated(r.read, r.attempted)}${rated(r.failed, r.attempted, 'failed')}<td class="n">${esc(r.cost || '–')}</td></tr>`).join('\n')}
 </tbody>
 </table>
 <h3>Latency</h3>

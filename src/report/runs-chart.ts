@@ -30,7 +30,7 @@ export function runsChart(points: readonly RunPoint[]): string {
   const runs = [...points].sort((a, b) => new Date(a.started_at).getTime() - new Date(b.started_at).getTime());
   const max = Math.max(1, ...runs.map((r) => r.audience), ...runs.map((r) => r.accepted));
   const group = SERIES.length * BAR + GAP;
-  const width = Math.max(LEFT + runs.length * group + 20, 420);
+  const width = Math.max(LEFT + runs.length * group + 20, LEFT + SERIES.length * 84 + 20); // the legend fits
   const height = TOP + PLOT_H + 44;
   const y = (v: number) => TOP + PLOT_H - Math.round((PLOT_H * v) / max);
   const legend = SERIES.map(([, label, color], i) =>

@@ -13,7 +13,7 @@ function line(key: string, c: Counts): string {
 export function overviewTable(o: Overview): string {
   const head = (what: string) => `  ${what.padEnd(34)} ${'rows'.padStart(9)} ${'attempted'.padStart(10)} ${'delivered'.padStart(16)} ${'read'.padStart(16)} ${'failed'.padStart(16)}`;
   const runs = [...o.runs].sort((a, b) => new Date(a.started_at).getTime() - new Date(b.started_at).getTime());
-  const out = ['overview (rates per attempted send: handed to the provider in the run)', head('run (oldest first)'), ...runs.map((r) => line(r.run_id, r))];
+  const out = ['overview (rates per attempted send: handed to the provider in the run)', head('run (oldest first)'), ...runs.map((r) => `${line(r.run_id, r)}${r.cost ? `  ${r.cost}` : ''}`)];
   out.push('latency (sent_at to first delivered / read status)');
   for (const l of o.latency) {
     out.push(`  ${(l.run_id ?? 'all runs').padEnd(34)} delivered ${n(l.delivered)}: median ${duration(l.delivery_median_s)}, p90 ${duration(l.delivery_p90_s)}; ` +

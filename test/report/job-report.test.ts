@@ -12,9 +12,11 @@ import { failedCsv, failedRows } from '../../src/report/failed-rows.js';
 import { funnel, funnelTable, reasons, type FunnelRow, type ReasonRow } from '../../src/report/funnel.js';
 import { headlineOf, headlineText } from '../../src/report/headline.js';
 import { funnelHtml } from '../../src/report/html-report.js';
+import { buildOverview } from '../../src/report/overview.js';
+import { costs } from '../../src/report/costs.js';
 import { latencies } from '../../src/report/latency.js';
 import { splits } from '../../src/report/splits.js';
-import { EVENTS, RUNS, SENDS } from '../../src/warehouse/tables.js';
+import { EVENTS, RATE_CARD, RUNS, SENDS } from '../../src/warehouse/tables.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { ENGINES } from '../helpers/engines.js';
 import { checkHtml } from './html-check.js';
@@ -73,12 +75,13 @@ async function seed(wh: Warehouse): Promise<void> {
     ...['t5', 't6'].map((k, i) => send('r2', k, 15 + i, { status: 'unknown', reason: 'outcome_unknown', provider_message_id: null })),
   ]);
   await wh.insert(EVENTS, [
-    event('r1', 'k1', 'sent', 1), event('r1', 'k1', 'delivered', 10), event('r1', 'k1', 'read', 70),
+    { ...event('r1', 'k1', 'sent', 1), pricing_category: 'marketing', billable: true, pricing_model: 'PMP', pricing_type: 'regular' }, event('r1', 'k1', 'delivered', 10), event('r1', 'k1', 'read', 70),
     event('r1', 'k2', 'delivered', 20), event('r1', 'k2', 'read', 130), event('r1', 'k2', 'delivered', 25), // a later duplicate: the first counts
     event('r1', 'k3', 'delivered', 30), event('r1', 'k4', 'delivered', 40),
     event('r1', 'k5', 'failed', 5, '131026'), event('r1', 'k6', 'failed', 6, '130472'), event('r1', 'k7', 'failed', 7, '999999'),
     ...['t2', 't3', 't4'].map((k) => event('r2', k, 'failed', 3, '131049')),
   ]);
+  await wh.insert(RATE_CARD, [{ rate_id: 'us-mkt', provider: 'meta', country: 'US', category: 'marketing', currency: 'USD', price: '0.025', effective_from: new Date('2026-01-01T00:00:00Z'), source: 'test' }]);
 }
 
 for (const engine of ENGINES) {
@@ -180,20 +183,18 @@ for (const engine of ENGINES) {
     });
 
     it('the job report as HTML is well formed, with the chart, latency, splits and the CSV link', async () => {
-      const overview = {
-        runs: rows.map((r) => ({ run_id: r.run_id, started_at: r.started_at, run_status: r.run_status, ...headlineOf(r, why) })),
-        latency: await latencies(wh, ['r1', 'r2']),
-        byTemplate: await splits(wh, ['r1', 'r2'], 'template'),
-        byCountry: await splits(wh, ['r1', 'r2'], 'country'),
-        failedCsv: { href: 'report.failed.csv', rows: 6 },
-      };
-      const html = funnelHtml(rows, why, new Date(0), [], overview);
+      const cost = await costs(wh, ['r1', 'r2']);
+      const overview = await buildOverview(wh, rows, why, cost, { href: 'report.failed.csv', rows: 6 });
+      // k1's sent status is billed as US marketing at 0.025; nothing else is priced.
+      expect(overview.runs.map((r) => [r.run_id, r.cost])).toEqual([['r2', ''], ['r1', 'USD 0.025']]);
+      const html = funnelHtml(rows, why, new Date(0), cost, overview);
       expect(checkHtml(html)).toEqual([]);
       expect(html).toContain('aria-label="runs over time"');
       expect(html).toContain('<a href="report.failed.csv" download>report.failed.csv</a> (6 rows');
       expect(html).toContain('<td>r1</td><td class="n">4</td><td class="n">25 s</td><td class="n">37 s</td><td class="n">2</td><td class="n">1.7 min</td><td class="n">2.1 min</td>');
       expect(html).toContain('<td>welcome@pt_BR</td><td class="n">3</td><td class="n">3</td>');
       expect(html).toContain('failed 1 (16.7%)');
+      expect(html).toContain('<td class="n">USD 0.025</td></tr>');
       expect(html).not.toMatch(/Failed 100\.0%|failed 1 \(100\.0%\)/);
     });
   });
