@@ -22,16 +22,20 @@ describe('progress', () => {
     expect(writes.at(-1)!.endsWith('\n')).toBe(true);
   });
 
-  it('elsewhere: a JSON line every 5 s; --limit caps the total', () => {
+  it('elsewhere: a pino JSON line every 5 s, like the logs beside it; --limit caps the total', () => {
     const { stream, writes } = fakeStream(false);
     const p = progressPrinter('welcome', stream, 2000);
     p.update({ rows: 500, total: 10_000, byStatus: { accepted: 500 } });
     vi.advanceTimersByTime(5000);
-    expect(JSON.parse(writes[0]!)).toEqual({
+    expect(writes[0]!.endsWith('\n')).toBe(true);
+    expect(writes[0]!.trimEnd()).not.toContain('\n');
+    expect(JSON.parse(writes[0]!)).toMatchObject({
+      level: 30, app: 'herald', msg: 'progress', time: expect.any(Number),
       progress: { job: 'welcome', rows: 500, total: 2000, accepted: 500, failed: 0, unknown: 0, skipped: 0, send_rate: 100, elapsed_s: 5, eta_s: 15 },
     });
     p.stop();
     expect(writes).toHaveLength(2);
+    expect(JSON.parse(writes[1]!)).toMatchObject({ msg: 'progress' });
   });
 
   it('prints nothing for a run that never started', () => {

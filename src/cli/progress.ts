@@ -1,8 +1,11 @@
 /**
  * Progress while a run goes. On a terminal: one line redrawn in place with rows done of the total,
- * accepted, failed, skipped, the send rate and an ETA. Otherwise (CI, containers, schedulers): a
- * JSON progress line every 5 seconds on stderr, beside the logs.
+ * accepted, failed, skipped, the send rate and an ETA, for the person watching. Otherwise (CI,
+ * containers, schedulers, log collectors): every 5 seconds a pino line (`"msg":"progress"`) on
+ * stderr, like every other line there, so a collector parses stderr as JSON lines without
+ * exceptions.
  */
+import { createLogger, type Logger } from '../log.js';
 import type { Tally } from '../pipeline/land.js';
 
 export interface Progress {
@@ -36,7 +39,9 @@ export function progressPrinter(job: string, stream: NodeJS.WriteStream = proces
     return `${job}: ${done} · ${p.accepted.toLocaleString('en')} accepted · ${p.failed} failed · ${p.skipped.toLocaleString('en')} skipped · ` +
       `${p.send_rate}/s · ${duration(p.elapsed_s)}${p.eta_s !== undefined ? ` · ETA ${duration(p.eta_s)}` : ''}`;
   };
-  const print = () => stream.write(tty ? `\r${line()}\u001b[K` : `${JSON.stringify({ progress: snapshot() })}\n`);
+  // Written to the given stream (stderr), with the process's level and fields: a log line like the others.
+  const logger: Logger | null = tty ? null : createLogger({ destination: stream });
+  const print = () => (logger ? logger.info({ progress: snapshot() }, 'progress') : stream.write(`\r${line()}\u001b[K`));
   const timer = setInterval(print, tty ? 250 : 5000);
   timer.unref();
   return {

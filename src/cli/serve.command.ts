@@ -56,8 +56,8 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
     : null;
   worker?.start();
   const schedules = startSchedules(catalog, service, logger);
+  // The one announcement, as a pino line: stderr carries nothing else, so collectors parse every line.
   logger.info({ url: handle.url, warehouse: wh.description, jobs: jobsDir, schedules: schedules.jobs }, 'herald serve listening');
-  console.error(`herald serve: listening on ${handle.url} (warehouse ${wh.description}, ${schedules.jobs.length} scheduled job${schedules.jobs.length === 1 ? '' : 's'}); Ctrl-C stops`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

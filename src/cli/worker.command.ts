@@ -35,7 +35,6 @@ export async function workerCommand(positionals: string[], flags: Record<string,
     ...(maxParts ? { maxParts } : {}) });
   worker.start();
   logger.info({ worker: worker.id, warehouse: wh.description, jobs: jobsDir }, 'herald worker claiming parts');
-  console.error(`herald worker: claiming parts of runs in ${wh.description} as ${worker.id}; Ctrl-C stops`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

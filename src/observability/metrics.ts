@@ -1,11 +1,61 @@
 /**
  * Prometheus metrics (prom-client), served by `herald serve` at GET /metrics. One registry per
- * process; the send path and the webhook path record into it through these few functions.
+ * process; the send path, the webhook path, the HTTP server and the run API record into it
+ * through these few functions.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { heraldVersion } from './build-info.js';
 
 export const registry = new Registry();
+// Under the standard names (process_*, nodejs_*), so stock Node.js dashboards work as they are.
+collectDefaultMetrics({ register: registry });
+// The same under herald_, as earlier versions exposed them: dashboards built on those keep
+// working. Deprecated; the unprefixed ones are the names to use.
 collectDefaultMetrics({ register: registry, prefix: 'herald_' });
+
+new Gauge({
+  name: 'herald_build_info',
+  help: 'Always 1; the labels say which herald and which Node.js this process runs.',
+  labelNames: ['version', 'node'] as const,
+  registers: [registry],
+}).set({ version: heraldVersion(), node: process.version }, 1);
+
+const httpRequests = new Counter({
+  name: 'herald_http_requests_total',
+  help: 'Requests answered by herald serve, by route pattern (not path: ids stay out of labels), method and status class.',
+  labelNames: ['route', 'method', 'status_class'] as const,
+  registers: [registry],
+});
+
+const httpDuration = new Histogram({
+  name: 'herald_http_request_duration_seconds',
+  help: 'From a request\'s arrival to its answer, by route pattern, method and status class.',
+  labelNames: ['route', 'method', 'status_class'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [registry],
+});
+
+const runs = new Counter({
+  name: 'herald_runs_total',
+  help: 'Runs ended in this process, by job and status (succeeded, failed, aborted) and the exit code herald run would give.',
+  labelNames: ['job', 'status', 'exit_code'] as const,
+  registers: [registry],
+});
+
+const runDuration = new Histogram({
+  name: 'herald_run_duration_seconds',
+  help: 'From a run\'s start (its row) to its end, by job and status.',
+  labelNames: ['job', 'status'] as const,
+  buckets: [1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 21600],
+  registers: [registry],
+});
+
+const lastSuccess = new Gauge({
+  name: 'herald_run_last_success_timestamp_seconds',
+  help: 'When the job\'s last succeeded run (exit code 0) ended, in Unix seconds: alert on time() minus this.',
+  labelNames: ['job'] as const,
+  registers: [registry],
+});
 
 const sends = new Counter({
   name: 'herald_sends_total',
@@ -37,7 +87,14 @@ const queueDepth = new Gauge({
 
 const webhookEvents = new Counter({
   name: 'herald_webhook_events_total',
-  help: 'Provider events landed, by provider and event type.',
+  help: 'Provider events stored, by provider and event type; redeliveries of an event are counted apart (herald_webhook_redeliveries_total).',
+  labelNames: ['provider', 'type'] as const,
+  registers: [registry],
+});
+
+const webhookRedeliveries = new Counter({
+  name: 'herald_webhook_redeliveries_total',
+  help: 'Provider events received again after this process had stored them (deduplicated, not stored twice), by provider and event type.',
   labelNames: ['provider', 'type'] as const,
   registers: [registry],
 });
@@ -70,11 +127,47 @@ export function watchQueue(provider: string, sender: string, depth: () => number
   queueDepth.set({ provider, sender }, depth());
 }
 
-export function recordEventsLanded(events: readonly { provider: string; event_type: string; occurred_at: Date | null; received_at: Date }[], landedAt = new Date()): void {
+/**
+ * Event ids this process stored lately, oldest first: an id seen again is a redelivery. Bounded,
+ * so a redelivery this process never saw (it went to another instance, or came after a restart,
+ * or after this many newer events) counts as stored; the warehouse still stores it once.
+ */
+const recentEvents = new Set<string>();
+const RECENT_EVENTS = 65_536;
+
+function firstDelivery(eventId: string): boolean {
+  if (recentEvents.has(eventId)) return false;
+  recentEvents.add(eventId);
+  if (recentEvents.size > RECENT_EVENTS) recentEvents.delete(recentEvents.values().next().value!);
+  return true;
+}
+
+export function recordEventsLanded(events: readonly { event_id?: string; provider: string; event_type: string; occurred_at: Date | null; received_at: Date }[], landedAt = new Date()): void {
   for (const e of events) {
+    if (e.event_id !== undefined && !firstDelivery(e.event_id)) {
+      webhookRedeliveries.inc({ provider: e.provider, type: e.event_type });
+      continue;
+    }
     webhookEvents.inc({ provider: e.provider, type: e.event_type });
     if (e.occurred_at) landingLag.observe({ provider: e.provider }, Math.max(0, (landedAt.getTime() - e.occurred_at.getTime()) / 1000));
   }
+}
+
+/** One answered HTTP request; `route` is the route's pattern (`/runs/:id`), or `unmatched` for a 404/400 before routing. */
+export function recordHttpRequest(route: string, method: string, status: number, seconds: number): void {
+  const labels = { route, method: KNOWN_METHODS.has(method) ? method : 'other', status_class: `${Math.floor(status / 100)}xx` };
+  httpRequests.inc(labels);
+  httpDuration.observe(labels, seconds);
+}
+
+/** Methods kept as they are in labels; anything else a client sends is `other` (labels stay few). */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** A run that ended in this process (a whole run, or the last part of a run in parts). */
+export function recordRunEnded(r: { job: string; status: string; exit_code: number; seconds: number; endedAt?: Date }): void {
+  runs.inc({ job: r.job, status: r.status, exit_code: String(r.exit_code) });
+  runDuration.observe({ job: r.job, status: r.status }, Math.max(0, r.seconds));
+  if (r.exit_code === 0) lastSuccess.set({ job: r.job }, (r.endedAt ?? new Date()).getTime() / 1000);
 }
 
 export async function metricsText(): Promise<{ contentType: string; body: string }> {

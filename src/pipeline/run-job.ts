@@ -184,7 +184,9 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     }
     const summary = summarize({ ...run, status, error }, counts, { resumed, alreadyFinished: false }, job.delivery.max_failure_ratio);
     if (budget) summary.messaging_limit = budget.report();
-    o.logger.info({ run_id: run.run_id, status, counts }, 'run finished');
+    // Once per run: a part's end is "part finished"; its worker logs "run finished" when the last part ends.
+    o.logger.info({ run_id: run.run_id, job: job.name, status, counts, failure_ratio: summary.failure_ratio, exit_code: summary.exit_code, ...(o.part ? { part: o.part.index + 1 } : {}) },
+      o.part ? 'part finished' : 'run finished');
     return summary;
   } finally {
     await segment.close(); // idempotent; covers every early return and throw above

@@ -20,6 +20,9 @@ import { createJobProvider } from '../providers/registry.js';
 import type { PostgresWarehouse } from '../warehouse/postgres.warehouse.js';
 import { isConnectionLoss } from '../warehouse/warehouse.js';
 import { claimPart, finishPart, renewClaim, type ClaimedPart, type PartEnding } from './run-queue.js';
+import { runOutcome } from './run-outcome.js';
+import { recordRunEnded } from '../observability/metrics.js';
+import type { RunCounts, RunRecord } from '../types.js';
 import { sleep } from '../util/sleep.js';
 
 export interface PartWorkerOptions {
@@ -162,9 +165,9 @@ export class PartWorker {
     try {
       for (;;) {
         try {
-          const { recorded, runEnded } = await finishPart(this.o.wh, claim, this.id, ending);
-          if (!recorded) this.o.logger.warn({ worker: this.id, part_id: claim.part_id }, 'the part was claimed by another worker meanwhile; its end is theirs to record');
-          if (runEnded) this.o.logger.info({ run_id: claim.run_id, status: runEnded }, 'run finished (its last part ended here)');
+          const finished = await finishPart(this.o.wh, claim, this.id, ending);
+          if (!finished.recorded) this.o.logger.warn({ worker: this.id, part_id: claim.part_id }, 'the part was claimed by another worker meanwhile; its end is theirs to record');
+          if (finished.runEnded) this.runEnded(claim, finished.runEnded, finished.counts!, finished.startedAt ?? null);
           return;
         } catch (err) {
           if (!isConnectionLoss(err) || performance.now() > giveUpAt) {
@@ -178,6 +181,23 @@ export class PartWorker {
     } finally {
       await claim.lock.release();
     }
+  }
+
+  /**
+   * The run's last part ended here: the one "run finished" line of the run (each part's own
+   * end is "part finished"), and the run metrics, counted once across every worker.
+   */
+  private runEnded(claim: ClaimedPart, status: RunRecord['status'], counts: RunCounts, startedAt: Date | null): void {
+    let maxFailureRatio: number | undefined;
+    try {
+      maxFailureRatio = this.o.jobs.get(claim.job).job.delivery.max_failure_ratio;
+    } catch {
+      // the job's file is gone or broken: exit code 3 cannot be told, 0 it is
+    }
+    const outcome = runOutcome(status, counts, maxFailureRatio);
+    const endedAt = new Date();
+    this.o.logger.info({ run_id: claim.run_id, job: claim.job, run_key: claim.run_key, status, counts, ...outcome, worker: this.id, ended_by_part: claim.part + 1 }, 'run finished');
+    recordRunEnded({ job: claim.job, status, exit_code: outcome.exit_code ?? 1, seconds: startedAt ? (endedAt.getTime() - startedAt.getTime()) / 1000 : 0, endedAt });
   }
 }
 

@@ -17,7 +17,7 @@
 import type { SegmentParams } from '../pipeline/segment.js';
 import { newRunId } from '../pipeline/identity.js';
 import { countSends, type StoredRun } from '../store/runs.store.js';
-import { SEND_STATUSES, type RunRecord } from '../types.js';
+import { SEND_STATUSES, type RunCounts, type RunRecord } from '../types.js';
 import type { PostgresWarehouse, TransactionQuery } from '../warehouse/postgres.warehouse.js';
 import type { HeldLock } from '../warehouse/warehouse.js';
 
@@ -167,15 +167,22 @@ export interface PartEnding {
   notBeforeMs?: number;
 }
 
+/** What finishPart did; the ending of the run's last part also carries the run's end (for its log line and metrics). */
+export interface PartFinished {
+  recorded: boolean;
+  runEnded?: RunRecord['status'];
+  counts?: RunCounts;
+  startedAt?: Date | null;
+}
+
 /**
  * Records the end of a part `worker` holds; a part someone else holds now is not touched
  * (`recorded: false`). The last part to end writes the run's status and counts: aborted if a
  * part was, else failed if a part was, else succeeded.
  */
-export async function finishPart(wh: PostgresWarehouse, part: Pick<ClaimedPart, 'part_id' | 'run_id'>, worker: string, e: PartEnding):
-  Promise<{ recorded: boolean; runEnded?: RunRecord['status'] }> {
+export async function finishPart(wh: PostgresWarehouse, part: Pick<ClaimedPart, 'part_id' | 'run_id'>, worker: string, e: PartEnding): Promise<PartFinished> {
   return wh.transaction(async (q) => {
-    const [run] = await q<{ status: string }>('SELECT status FROM herald.runs WHERE run_id = $1 FOR UPDATE', [part.run_id]);
+    const [run] = await q<{ status: string; started_at: Date }>('SELECT status, started_at FROM herald.runs WHERE run_id = $1 FOR UPDATE', [part.run_id]);
     // A part of an aborted run does not go back to the queue: it ends with the run.
     const end = e.end === 'released' && run?.status === 'aborted' ? 'aborted' : e.end;
     if (end === 'released') {
@@ -203,7 +210,7 @@ export async function finishPart(wh: PostgresWarehouse, part: Pick<ClaimedPart, 
     const columns = ['audience', ...SEND_STATUSES];
     await q(`UPDATE herald.runs SET status = $2, finished_at = now(), error = coalesce(error, $3), ${columns.map((c, i) => `${c} = $${i + 4}`).join(', ')} WHERE run_id = $1`,
       [part.run_id, status, status === 'succeeded' ? null : tally!.errors, ...columns.map((c) => counts[c as keyof typeof counts])]);
-    return { recorded: true, runEnded: status };
+    return { recorded: true, runEnded: status, counts, startedAt: run ? new Date(run.started_at) : null };
   });
 }
 

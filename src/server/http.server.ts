@@ -12,8 +12,8 @@ export interface HttpServerOptions {
   routes: readonly Route[];
   logger: Logger;
   maxBodyBytes: number;
-  /** Called once per answered request (for counters such as a future /metrics). */
-  onReply?: (route: Route | null, status: number, ms: number) => void;
+  /** Called once per answered request (serve.ts counts them for /metrics); `route` is null when none matched. */
+  onReply?: (route: Route | null, method: string, status: number, ms: number) => void;
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -36,7 +36,7 @@ export function createHttpServer(o: HttpServerOptions): Server {
     const started = performance.now();
     const reply = (route: Route | null, r: RouteReply) => {
       send(res, r);
-      o.onReply?.(route, r.status, performance.now() - started);
+      o.onReply?.(route, req.method ?? 'GET', r.status, performance.now() - started);
     };
     let url: URL;
     try {

@@ -1,15 +1,18 @@
 /**
  * The run API for workflows (Treasure Data http>, Airflow, scripts):
- *   POST /runs {job, run_key, params?, dry_run?}  → 202 {run_id, status_url, status, created}
- *   GET  /runs/:id                                → 200 the run with live counts
+ *   POST /runs {job, run_key, params?, dry_run?}  → 202 {run_id, status_url, status, created, failure_ratio, exit_code}
+ *   GET  /runs/:id                                → 200 the run with live counts, failure_ratio and exit_code
  * Both need `Authorization: Bearer <HERALD_API_TOKEN>`, compared in constant time. The same run
- * key answers with the same run, so a workflow may retry its POST freely.
+ * key answers with the same run, so a workflow may retry its POST freely. The POST answers as soon
+ * as the run's row exists (it never waits for the segment query); `failure_ratio` and `exit_code`
+ * (what `herald run` would have exited with: 0, 1 or 3) are null until the run has ended.
  */
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { JobNotFound } from '../runs/job-catalog.js';
 import { JobBusy, type RunService } from '../runs/run-service.js';
+import { UnknownParams } from '../runs/segment-params.js';
 import { safeEqual } from '../util/safe-equal.js';
 import type { Route, RouteReply, RouteRequest } from './router.js';
 
@@ -39,13 +42,18 @@ export function runRoutes(service: RunService, apiToken: string | undefined, log
           return { status: 400, body: { error: 'the body is not JSON' } };
         }
         try {
-          const { run_id, created } = await service.trigger({
+          const { run_id, created, status } = await service.trigger({
             job: parsed.job, runKey: parsed.run_key, ...(parsed.params ? { params: parsed.params } : {}), ...(parsed.dry_run !== undefined ? { dryRun: parsed.dry_run } : {}),
           });
-          const view = await service.view(run_id);
-          return { status: 202, body: { run_id, status_url: `/runs/${run_id}`, status: view?.status ?? 'running', created } };
+          // A new run has just its row: nothing to read back. A repeat says where the run is now.
+          const view = status ? undefined : await service.view(run_id);
+          return {
+            status: 202,
+            body: { run_id, status_url: `/runs/${run_id}`, status: status ?? view?.status ?? 'running', created, failure_ratio: view?.failure_ratio ?? null, exit_code: view?.exit_code ?? null },
+          };
         } catch (err) {
           if (err instanceof JobNotFound) return { status: 404, body: { error: err.message } };
+          if (err instanceof UnknownParams) return { status: 400, body: { error: err.message, unknown: err.unknown, params: err.known } };
           if (err instanceof ConfigError) return { status: 422, body: { error: `job ${parsed.job} is not valid`, problems: err.problems } };
           if (err instanceof JobBusy) return { status: 409, body: { error: err.message } };
           logger.error({ job: parsed.job, err: errorMessage(err) }, 'run API: could not start the run');

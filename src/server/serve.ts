@@ -10,6 +10,7 @@ import type { RuntimeConfig } from '../config/runtime.schema.js';
 import { consentRules } from '../consent/rules.js';
 import { eventSink, type ProviderEvent } from '../events/event.js';
 import type { Logger } from '../log.js';
+import { recordHttpRequest } from '../observability/metrics.js';
 import { adaWebhook } from '../providers/ada/ada.webhook.js';
 import { infobipWebhook } from '../providers/infobip/infobip.webhook.js';
 import { metaWebhook } from '../providers/meta/meta.webhook.js';
@@ -66,7 +67,14 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     }),
     ...(o.routes ?? []),
   ];
-  const server = createHttpServer({ routes, logger, maxBodyBytes: config.server.max_body_bytes, ...(o.onReply ? { onReply: o.onReply } : {}) });
+  const server = createHttpServer({
+    routes, logger, maxBodyBytes: config.server.max_body_bytes,
+    onReply: (route, method, status, ms) => {
+      // By the route's pattern: `/runs/:id`, never the id, so the series stay few.
+      recordHttpRequest(route?.path ?? 'unmatched', method, status, ms / 1000);
+      o.onReply?.(route, method, status, ms);
+    },
+  });
   const host = o.host ?? config.server.host;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
