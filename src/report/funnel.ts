@@ -1,9 +1,8 @@
-/** The run funnel and its reasons, from `herald.run_funnel` and `herald.message_status`, as rows to print or export. */
+/** The run funnel and its reasons, from `herald.run_funnel`, `herald.sends` and failed statuses, as rows to print or export. */
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { explanationLine } from './codes.js';
 import { deferrals, runTotals, type CostRow } from './costs.js';
 import { headlineOf, headlineText } from './headline.js';
-import { OUTCOMES } from './outcomes.js';
 
 export interface FunnelRow {
   run_id: string;
@@ -54,14 +53,25 @@ export async function funnel(wh: Warehouse, select: RunSelector, limit = 20): Pr
 
 /**
  * Each run's sends by status and reason. A send accepted and then failed by a status webhook counts
- * as failed with reason `provider:<code>` (herald.message_status.failure_code), so the failed
- * reasons add up to the funnel's failed.
+ * as failed with reason `provider:<code>` (the code herald.message_status calls failure_code), so
+ * the failed reasons add up to the funnel's failed. Read from herald.sends and the failed events
+ * alone, not through herald.message_status: `herald run` prints this after every run, and the view's
+ * reply windows would double its cost. Its rule (any failed status makes an accepted send failed,
+ * the greatest error code) is the view's; test/report/job-report.test.ts and bench/report.ts hold
+ * the two to the same totals.
  */
 export async function reasons(wh: Warehouse, runIds: readonly string[]): Promise<ReasonRow[]> {
   if (runIds.length === 0) return [];
   const rows = await wh.query<ReasonRow>(
-    "SELECT run_id, CASE WHEN status = 'failed' THEN 'failed' ELSE send_status END AS status, reason, failed_by, count(*) AS count " +
-    `FROM ${OUTCOMES} GROUP BY 1, 2, 3, 4 ORDER BY run_id, count(*) DESC, 2, 3, 4`, [runIds]);
+    "SELECT run_id, CASE WHEN webhook THEN 'failed' ELSE status END AS status, " +
+    "CASE WHEN webhook THEN 'provider:' || coalesce(code, 'failed') ELSE reason END AS reason, " +
+    "CASE WHEN webhook THEN 'webhook' WHEN status = 'failed' THEN 'send' END AS failed_by, count(*) AS count " +
+    "FROM (SELECT s.run_id, s.status, s.reason, f.code, (s.status = 'accepted' AND f.provider_message_id IS NOT NULL) AS webhook " +
+    '  FROM herald.sends s ' +
+    "  LEFT JOIN (SELECT provider_message_id, max(error_code) AS code FROM herald.events WHERE event_type = 'failed' GROUP BY provider_message_id) f " +
+    '    ON f.provider_message_id = s.provider_message_id ' +
+    '  WHERE s.run_id IN (SELECT unnest($1::text[]))) o ' +
+    'GROUP BY 1, 2, 3, 4 ORDER BY run_id, count(*) DESC, 2, 3, 4', [runIds]);
   return rows.map((r) => ({ ...r, count: Number(r.count) }));
 }
 
