@@ -212,11 +212,13 @@ async function startServe(name: string, env: NodeJS.ProcessEnv, serves: Serve[])
   const cli = startCli(['serve', '--port', '0'], env);
   const serve: Serve = { name, cli, url: '' };
   serves.push(serve);
+  // serve announces itself in its pino line (stderr carries nothing else).
+  const listening = () => cli.output().split('\n').find((l) => l.includes('"msg":"herald serve listening"'));
   await until(`serve ${name} to listen`, () => {
     if (cli.child.exitCode !== null) throw new Error(`serve ${name} exited ${cli.child.exitCode}:\n${cli.output()}`);
-    return /listening on (http:\/\/\S+?) \(/.test(cli.output());
+    return listening() !== undefined;
   }, 15_000, cli.output);
-  serve.url = /listening on (http:\/\/\S+?) \(/.exec(cli.output())![1]!;
+  serve.url = (JSON.parse(listening()!) as { url: string }).url;
   return serve;
 }
 
