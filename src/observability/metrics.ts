@@ -4,7 +4,7 @@
  * through these few functions.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { heraldVersion } from './build-info.js';
+import { heraldVersion } from '../cli/version.js';
 
 export const registry = new Registry();
 // Under the standard names (process_*, nodejs_*), so stock Node.js dashboards work as they are.
