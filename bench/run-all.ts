@@ -99,6 +99,13 @@ await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 
   console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
 }
 
+// Issue 15: 1, 2 and 3 runs at once inside one herald serve on a DuckDB file at default settings, ~5 minutes.
+{
+  console.error('\nconcurrent runs inside one herald serve on DuckDB (peak RSS, each run\'s rate)');
+  const t = performance.now();
+  results.push(...(await (await import('./concurrent-serve.js')).benchConcurrentServe(quick ? 800 : 2400, 80, quick ? 1 : 3)));
+  console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+}
 results.push(...(await (await import('./workers.js')).benchWorkers(quick ? 1_000 : 4_000, quick ? 1 : 3))); // scale-out: 1, 2, 4 worker processes, ~2 minutes
 
 printTable(results);
