@@ -64,7 +64,7 @@ function program(done: (code: number) => void): { root: Command; examples: Map<C
 
   add(root, 'report', 'print or export the funnel and reasons of runs', 'herald report --job welcome_back --format html --output report.html', (p, f) => reportCommand(p, reportFlags(f)))
     .addOption(new Option('--run <id>', 'one run (default: the latest)'))
-    .addOption(new Option('--job <name>', 'every run of one job'))
+    .addOption(new Option('--job <name>', 'one job: its latest 20 runs, and the job overview'))
     .addOption(new Option('--format <format>', 'table, csv, json or html (default table)'))
     .addOption(new Option('--output <file>', 'write to FILE instead of stdout'))
     .addOption(new Option('--warehouse <name>', 'a warehouse named in the config (default: default)'))

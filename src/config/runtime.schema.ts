@@ -148,6 +148,11 @@ export const AdaConfigSchema = z.strictObject({
     recipient: z.string().min(1).optional(),
     status: z.string().min(1).optional(),
     occurred_at: z.string().min(1).optional(),
+    // One time column per step (an export with Sent / Delivered / Read / Failed times on one row).
+    sent_at: z.string().min(1).optional(),
+    delivered_at: z.string().min(1).optional(),
+    read_at: z.string().min(1).optional(),
+    failed_at: z.string().min(1).optional(),
     error_code: z.string().min(1).optional(),
     error_detail: z.string().min(1).optional(),
     text: z.string().min(1).optional(),

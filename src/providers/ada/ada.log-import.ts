@@ -20,7 +20,7 @@ import { e164, parseTime } from '../../events/fields.js';
 import { adaEventId } from './ada.webhook.js';
 import { isTimeZone } from '../../util/time-zone.js';
 
-/** Per-step time columns: read by spelling or --map (providers.ada.log_columns does not name them yet). */
+/** Per-step time columns: found by spelling, or named by --map / providers.ada.log_columns. */
 const STEP_FIELDS = ['sent_at', 'delivered_at', 'read_at', 'failed_at'] as const;
 type StepField = (typeof STEP_FIELDS)[number];
 export type LogField = keyof AdaConfig['log_columns'] | StepField;
