@@ -110,7 +110,7 @@ export class MetaStandIn {
     const v = GRAPH_VERSION.replace('.', '\\.');
     if (req.method === 'GET' && new RegExp(`^/${v}/${this.o.wabaId}/message_templates$`).test(path)) {
       return json(res, 200, {
-        data: [{ name: TEMPLATE.name, language: TEMPLATE.language, status: 'APPROVED', category: 'MARKETING', components: [{ type: 'BODY', text: TEMPLATE.body }] }],
+        data: [{ name: TEMPLATE.name, language: TEMPLATE.language, status: 'APPROVED', category: 'UTILITY', components: [{ type: 'BODY', text: TEMPLATE.body }] }],
         paging: { cursors: { before: 'a', after: 'a' } },
       });
     }

@@ -59,7 +59,7 @@ export function statusPayload(phoneNumberId: string, events: readonly StatusEven
             recipient_id: e.recipient,
             ...(e.callback !== null ? { biz_opaque_callback_data: e.callback } : {}),
             ...(e.status === 'sent' ? { conversation: { id: `conv${e.wamid.slice(-12)}`, origin: { type: 'marketing' } } } : {}),
-            pricing: { billable: true, pricing_model: 'PMP', type: 'regular', category: 'marketing' },
+            pricing: { billable: true, pricing_model: 'PMP', type: 'regular', category: 'utility' },
           })),
         },
       }],
