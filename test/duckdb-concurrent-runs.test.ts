@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
-import { startCli, type CliProcess } from './support/cli-process.js';
+import { listeningUrl, startCli, type CliProcess } from './support/cli-process.js';
 
 const ROWS = 3000;
 const JOBS = ['north', 'south', 'west'];
@@ -55,10 +55,7 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 }
 
 it('three runs of different jobs started at once through the run API each land every row, on the default memory settings', async () => {
-  const url = await until('serve to listen', () => {
-    const line = serve!.output().split('\n').find((l) => l.includes('"msg":"herald serve listening"'));
-    return line ? (JSON.parse(line) as { url: string }).url : undefined;
-  }, 20_000);
+  const url = await until('serve to listen', () => listeningUrl(serve!.output()), 20_000);
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
       method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}),

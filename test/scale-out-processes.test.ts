@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { partOf } from '../src/runs/parts.js';
 import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
 import { freshPgUrl } from './helpers/pg.js';
-import { startCli, type CliProcess } from './support/cli-process.js';
+import { listeningUrl, startCli, type CliProcess } from './support/cli-process.js';
 import { FakeMeta, type Fate } from './support/fake-meta.js';
 
 const realServer = inject('pgKind') === 'server';
@@ -213,12 +213,11 @@ async function startServe(name: string, env: NodeJS.ProcessEnv, serves: Serve[])
   const serve: Serve = { name, cli, url: '' };
   serves.push(serve);
   // serve announces itself in its pino line (stderr carries nothing else).
-  const listening = () => cli.output().split('\n').find((l) => l.includes('"msg":"herald serve listening"'));
   await until(`serve ${name} to listen`, () => {
     if (cli.child.exitCode !== null) throw new Error(`serve ${name} exited ${cli.child.exitCode}:\n${cli.output()}`);
-    return listening() !== undefined;
+    return listeningUrl(cli.output()) !== undefined;
   }, 15_000, cli.output);
-  serve.url = (JSON.parse(listening()!) as { url: string }).url;
+  serve.url = listeningUrl(cli.output())!;
   return serve;
 }
 

@@ -136,7 +136,8 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
         if (stopReason()) return null;
         await ledger.start(s, attempt);
         const outbound: OutboundMessage = { sendId: s.record.send_id, recipient, sender: s.record.sender!, message: s.message, attempt, api: s.record.api };
-        const ttl = s.secondsLeft?.(now());
+        // Only the Marketing Messages API takes a TTL: the zone arithmetic stays off other sends.
+        const ttl = s.record.api === 'marketing_messages' ? s.secondsLeft?.(now()) : null;
         if (ttl != null) outbound.ttlSeconds = ttl;
         // The window counts the message when it leaves: when its slot frees (now, or a few ms on
         // when the write beat it), or when the batch carrying it does.

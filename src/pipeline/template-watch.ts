@@ -7,6 +7,7 @@
  * (pre-flight reads its status again first).
  */
 import type { Logger } from '../log.js';
+import { sameLanguage } from '../preflight/template-check.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
 /** Status events after which the template does not go out (Meta's message_template_status_update `event`). */
@@ -69,7 +70,7 @@ function step(state: { stopped: string | null }, row: TemplateEventRow, o: Templ
   const payload = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as { field?: string; value?: Record<string, unknown> } | null;
   const value = payload?.value ?? {};
   const language = typeof value.message_template_language === 'string' ? value.message_template_language : null;
-  if (language && language.replace('-', '_').toLowerCase() !== o.template.language.replace('-', '_').toLowerCase()) return state;
+  if (language && !sameLanguage(language, o.template.language)) return state;
   const at = new Date(row.received_at).toISOString();
   const label = `template "${o.template.name}" (${o.template.language})`;
   const rerun = 'the run took no new rows after it; rows not sent stay pending: run again with the same run key';

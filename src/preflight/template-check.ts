@@ -103,7 +103,7 @@ function categoryProblems(job: Job, found: ProviderTemplate, problem: MakeProble
 }
 
 /** Meta writes `en_US`, Infobip `en_US` or `en`; the job may say either. */
-function sameLanguage(a: string, b: string): boolean {
+export function sameLanguage(a: string, b: string): boolean {
   return a.replace('-', '_').toLowerCase() === b.replace('-', '_').toLowerCase();
 }
 

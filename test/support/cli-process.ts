@@ -20,6 +20,12 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   return { child, exited, output: () => output };
 }
 
+/** The URL `herald serve` announces in its pino "herald serve listening" line, once it has. */
+export function listeningUrl(output: string): string | undefined {
+  const line = output.split('\n').find((l) => l.includes('"msg":"herald serve listening"'));
+  return line ? (JSON.parse(line) as { url: string }).url : undefined;
+}
+
 export interface Acceptance {
   send_id: string;
   recipient: string;

@@ -76,9 +76,8 @@ export class MetaProvider implements Provider {
    * 80 msg/s, HIGH 1,000 (Meta "Throughput"). Undefined when Meta does not say either.
    */
   async senderThroughput(phoneNumberId: string): Promise<{ rate: number; source: string } | undefined> {
-    const r = await this.http.request('GET', `/${this.config.graph_version}/${encodeURIComponent(phoneNumberId)}?fields=throughput`);
-    if (r.kind !== 'response' || r.status !== 200) return undefined;
-    const level = (r.json as { throughput?: { level?: unknown } } | undefined)?.throughput?.level;
+    const throughput = await this.numberField(phoneNumberId, 'throughput');
+    const level = (throughput as { level?: unknown } | undefined)?.level;
     const rate = typeof level === 'string' ? THROUGHPUT_LEVELS[level] : undefined;
     return rate === undefined ? undefined : { rate, source: `meta throughput ${String(level)}` };
   }
@@ -90,12 +89,16 @@ export class MetaProvider implements Provider {
   async messagingLimit(phoneNumberId: string): Promise<{ limit: number | null; source: string } | undefined> {
     const configured = this.config.messaging_limit;
     if (configured !== undefined) return { limit: configured === 'unlimited' ? null : configured, source: 'providers.meta.messaging_limit' };
-    const field = 'whatsapp_business_manager_messaging_limit';
-    const r = await this.http.request('GET', `/${this.config.graph_version}/${encodeURIComponent(phoneNumberId)}?fields=${field}`);
-    if (r.kind !== 'response' || r.status !== 200) return undefined;
-    const tier = (r.json as Record<string, unknown> | undefined)?.[field];
+    const tier = await this.numberField(phoneNumberId, 'whatsapp_business_manager_messaging_limit');
     if (typeof tier !== 'string' || !(tier in MESSAGING_TIERS)) return undefined;
     return { limit: MESSAGING_TIERS[tier]!, source: `meta ${tier}` };
+  }
+
+  /** One field of the phone number's node (`GET /{phone-number-id}?fields=…`); undefined unless Meta answers 200. */
+  private async numberField(phoneNumberId: string, field: string): Promise<unknown> {
+    const r = await this.http.request('GET', `/${this.config.graph_version}/${encodeURIComponent(phoneNumberId)}?fields=${field}`);
+    if (r.kind !== 'response' || r.status !== 200) return undefined;
+    return (r.json as Record<string, unknown> | undefined)?.[field];
   }
 
   async listTemplates(): Promise<ProviderTemplate[]> {
