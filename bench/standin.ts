@@ -7,6 +7,8 @@
  *   (`{"messaging_product":"whatsapp","contacts":[…],"messages":[{"id":"wamid…"}]}`); over the
  *   cap, HTTP 400 with Meta's 130429 body (test/fixtures/meta/send-error-130429.json).
  *   `GET /v24.0/{id}?fields=throughput` answers `{"id":…,"throughput":{"level":…}}`.
+ *   `GET /v24.0/{waba-id}/message_templates` lists one APPROVED UTILITY template, the bench job's
+ *   (`welcome_back`, ja: three body parameters and a URL button), so `herald run`'s pre-flight passes.
  * - Infobip: `POST /whatsapp/1/message/template` with `{messages:[…]}`: each message of the batch
  *   is an arrival; a batch that would put the sender over the cap gets HTTP 429
  *   TOO_MANY_REQUESTS (all of it, as Infobip's account limit answers a request).
@@ -73,6 +75,17 @@ const INFOBIP_PENDING = { groupId: 1, groupName: 'PENDING', id: 7, name: 'PENDIN
 
 const epochNow = () => performance.timeOrigin + performance.now();
 
+/** The bench job's template (bench/lib.ts benchJob), as Meta lists it. */
+const TEMPLATES = {
+  data: [{
+    id: '1', name: 'welcome_back', language: 'ja', status: 'APPROVED', category: 'UTILITY',
+    components: [
+      { type: 'BODY', text: '{{1}}さん、{{2}} ポイントは {{3}} まで有効です。' },
+      { type: 'BUTTONS', buttons: [{ type: 'URL', text: 'Coupon', url: 'https://example.com/{{1}}' }] },
+    ],
+  }],
+};
+
 /** Runs in the child. */
 function serve(): void {
   let config: StandinConfig = { cap: 80, level: 'STANDARD', ...REALISTIC_LATENCY };
@@ -134,6 +147,7 @@ function serve(): void {
     if (req.method === 'GET' && meta && !meta[2] && url.searchParams.get('fields') === 'throughput') {
       return afterRequestLeg(received, () => answer(res, 200, { id: meta[1], throughput: { level: config.level } }, leg(config.responseMs)));
     }
+    if (req.method === 'GET' && /^\/v\d+\.\d+\/[^/]+\/message_templates$/.test(url.pathname)) return answer(res, 200, TEMPLATES, 0);
     let json: unknown;
     try {
       json = JSON.parse(text);
