@@ -32,6 +32,7 @@ const accepted: Case[] = [
   ['JP as a JS number with country code', 819012345678, 'JP', mobile('+819012345678')],
   ['JP as a JS number, national', 9012345678, 'JP', mobile('+819012345678')],
   ['JP with surrounding spaces', '  +81 90-1234-5678  ', 'JP', mobile('+819012345678')],
+  ['JP E.164 under a default region the library does not know', '+81 90 1234 5678', 'XX', mobile('+819012345678')],
   // ID
   ['ID E.164', '+6281234567890', 'ID', mobile('+6281234567890')],
   ['ID national with dashes', '0812-3456-7890', 'ID', mobile('+6281234567890')],
@@ -105,6 +106,8 @@ const rejected: Case[] = [
   ['too long E.164', '+8190123456789012', 'JP', invalid('not a valid JP number')],
   ['far too long', '0901234567890123456789', 'JP', invalid('TOO_LONG')],
   ['unknown country code', '+999 1234 5678', 'JP', invalid('INVALID_COUNTRY')],
+  ['a national number under a default region the library does not know', '090-1234-5678', 'XX', invalid('INVALID_COUNTRY')],
+  ['letters under a default region the library does not know', 'n/a', 'XX', invalid('INVALID_COUNTRY')],
   ['+1 555 555 01xx (fictional, not valid)', '+1 555 555 0123', 'US', invalid('not a valid +1 number')],
   ['+1 555 555 0199', '+1 555 555 0199', 'US', invalid('not a valid +1 number')],
   ['+44 7700 900xxx (drama range, not valid)', '+44 7700 900123', 'GB', invalid('not a valid +44 number')],

@@ -3,7 +3,7 @@
  * Never hand-written rules: formats, national prefixes, full-width digits and country codes
  * written without "+" are all the library's business.
  */
-import { parsePhoneNumberFromString, parsePhoneNumberWithError, ParseError, type CountryCode, type NumberType } from 'libphonenumber-js/max';
+import { isSupportedCountry, parsePhoneNumberFromString, parsePhoneNumberWithError, ParseError, type CountryCode, type NumberType, type PhoneNumber } from 'libphonenumber-js/max';
 
 export type PhoneResult =
   /** `country`: the number's ISO region, null for non-geographic numbers. */
@@ -16,15 +16,35 @@ const MOBILE_TYPES: ReadonlySet<NumberType> = new Set<NumberType>(['MOBILE', 'FI
 export function normalizePhone(raw: unknown, defaultRegion: string): PhoneResult {
   const text = raw === null || raw === undefined ? '' : String(raw).trim();
   if (text === '') return { ok: false, reason: 'invalid_phone', detail: 'empty' };
-  // The non-throwing parse serves the common case; only a failure pays for the error that says why.
-  const parsed = parsePhoneNumberFromString(text, { defaultCountry: defaultRegion as CountryCode });
-  if (!parsed) return { ok: false, reason: 'invalid_phone', detail: parseFailure(text, defaultRegion) };
-  if (!parsed.isValid()) return { ok: false, reason: 'invalid_phone', detail: `not a valid ${parsed.country ?? `+${parsed.countryCallingCode}`} number` };
+  const parsed = parse(text, defaultRegion);
+  if (typeof parsed === 'string') return { ok: false, reason: 'invalid_phone', detail: parsed };
+  // The library's getType() is undefined for every invalid number, so a type means a valid number:
+  // isValid() (a second pass over the same patterns) is asked only when there is no type.
   const type = parsed.getType();
+  if (type === undefined && !parsed.isValid()) {
+    return { ok: false, reason: 'invalid_phone', detail: `not a valid ${parsed.country ?? `+${parsed.countryCallingCode}`} number` };
+  }
   if (type === undefined || !MOBILE_TYPES.has(type)) {
     return { ok: false, reason: 'not_mobile', detail: `${(type ?? 'unknown type').toLowerCase()} number` };
   }
   return { ok: true, e164: parsed.number, type, country: parsed.country ?? null };
+}
+
+/** The parsed number, or why it is not one (the library's ParseError message). */
+function parse(text: string, defaultRegion: string): PhoneNumber | string {
+  // A supported region: one throwing parse, whose error says why (parsing twice, with and without
+  // the error, cost a second parse and a second error per bad row).
+  if (isSupportedCountry(defaultRegion)) {
+    try {
+      return parsePhoneNumberWithError(text, { defaultCountry: defaultRegion });
+    } catch (err) {
+      if (err instanceof ParseError) return err.message;
+      throw err;
+    }
+  }
+  // An unknown region: the lenient parse ignores it (a number in +… form still parses), where the
+  // throwing one refuses every number with it; only a failure asks that one for its message.
+  return parsePhoneNumberFromString(text, { defaultCountry: defaultRegion as CountryCode }) ?? parseFailure(text, defaultRegion);
 }
 
 function parseFailure(text: string, defaultRegion: string): string {
