@@ -5,7 +5,10 @@
  * per POST (≥ 50,000 events/s). Each is measured beside a bare node:http server that answers 200
  * without work, alternating in the same run. Every body is distinct (no deduplication helps) and
  * signed beforehand (the generator spends its CPU on sending). After the runs, the events in the
- * database are counted against the 2xx answers.
+ * database are counted against the 2xx answers. Beside the rates, the CPU each side spent per
+ * request (the server process; the PostgreSQL backends serving the bench database) is noted: on a
+ * shared machine it moves far less than the rates do. The bare server reads the whole body into
+ * memory before it answers, as any receiver must to check a signature.
  * Run alone: `npm run build && node dist/bench/webhook-ingest.js [runs] [seconds]`.
  * BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test) names the server; the database
  * herald_bench_<random> is created and dropped. BENCH_PROFILE=1 writes a CPU profile of the
@@ -13,8 +16,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -40,6 +43,9 @@ interface Run {
   p99: number;
   non2xx: number;
   ok: number;
+  /** CPU µs per 2xx request: the server process, and PostgreSQL's backends for the bench database. */
+  serverCpuUs: number;
+  pgCpuUs: number;
 }
 
 /** Signed bodies, each status id unique across the whole bench. */
@@ -78,10 +84,51 @@ async function stopServer(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function load(port: number, s: Scenario, seconds: number, signed: { body: string; sig: string }[]): Promise<Run> {
+/** The server process's CPU time so far, in µs (it answers the IPC message "cpu"). */
+function serverCpu(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (m: unknown) => {
+      if (typeof (m as { cpu?: unknown }).cpu !== 'number') return;
+      child.off('message', on);
+      resolve((m as { cpu: number }).cpu);
+    };
+    child.on('message', on);
+    child.send('cpu');
+  });
+}
+
+/**
+ * CPU µs used so far by the PostgreSQL backends connected to `database` (Linux /proc; 0 elsewhere).
+ * Backends that exit between two readings take their time with them: the pool keeps its
+ * connections through a run, so this undercounts only what happens between runs.
+ */
+function pgBackendCpu(database: string): number {
+  let ticks = 0;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(` ${database} `)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10_000; // USER_HZ is 100 on Linux
+}
+
+async function load(server: { port: number; child: ChildProcess }, database: string, s: Scenario, seconds: number, signed: { body: string; sig: string }[]): Promise<Run> {
+  const cpu0 = await serverCpu(server.child);
+  const pg0 = pgBackendCpu(database);
   let next = 0;
   const r = await autocannon({
-    url: `http://127.0.0.1:${port}/webhooks/meta`,
+    url: `http://127.0.0.1:${server.port}/webhooks/meta`,
     connections: s.connections,
     duration: seconds,
     requests: [{
@@ -93,14 +140,18 @@ async function load(port: number, s: Scenario, seconds: number, signed: { body: 
     }],
   });
   const ok = r['2xx'];
+  const cpu = await serverCpu(server.child) - cpu0;
+  const pgCpu = pgBackendCpu(database) - pg0;
   return {
     reqPerSec: ok / seconds, eventsPerSec: (ok * s.statusesPerPost) / seconds,
     p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors + r.timeouts, ok,
+    serverCpuUs: cpu / Math.max(1, ok), pgCpuUs: pgCpu / Math.max(1, ok),
   };
 }
 
 export async function benchWebhookIngest(runs = 3, seconds = 8): Promise<BenchResult[]> {
   return withFreshDatabase(async (pgUrl) => {
+    const database = new URL(pgUrl).pathname.slice(1);
     const results: BenchResult[] = [];
     const herald = await startServer('herald', pgUrl);
     const bare = await startServer('bare', pgUrl);
@@ -110,25 +161,30 @@ export async function benchWebhookIngest(runs = 3, seconds = 8): Promise<BenchRe
         // Enough distinct bodies that none repeats within a run at several times the target rate.
         const perRun = Math.ceil((s.statusesPerPost === 1 ? 25_000 : 1_200) * seconds);
         const heraldRuns: Run[] = [];
+        const loads: number[] = [];
         const bareRuns: Run[] = [];
         // A short warm-up of each (JIT, connection pool), not counted.
-        await load(bare.port, s, 1, bodies(2_000, s.statusesPerPost, `w${s.statusesPerPost}b`));
-        const warm = await load(herald.port, s, 1, bodies(s.statusesPerPost === 1 ? 20_000 : 1_000, s.statusesPerPost, `w${s.statusesPerPost}h`));
+        await load(bare, database, s, 1, bodies(2_000, s.statusesPerPost, `w${s.statusesPerPost}b`));
+        const warm = await load(herald, database, s, 1, bodies(s.statusesPerPost === 1 ? 20_000 : 1_000, s.statusesPerPost, `w${s.statusesPerPost}h`));
         landedExpected += warm.ok * s.statusesPerPost;
         for (let i = 0; i < runs; i++) {
           const signed = bodies(perRun, s.statusesPerPost, `r${s.statusesPerPost}.${i}`);
-          bareRuns.push(await load(bare.port, s, seconds, signed));
-          const h = await load(herald.port, s, seconds, signed);
+          bareRuns.push(await load(bare, database, s, seconds, signed));
+          const h = await load(herald, database, s, seconds, signed);
           heraldRuns.push(h);
+          loads.push(Number(loadavg()[0]!.toFixed(2)));
           landedExpected += h.ok * s.statusesPerPost;
           console.error(`  ${s.label} run ${i + 1}: herald ${Math.round(h.eventsPerSec)} events/s (${Math.round(h.reqPerSec)} req/s, p50 ${h.p50} ms, p99 ${h.p99} ms, non-2xx ${h.non2xx}); ` +
-            `bare ${Math.round(bareRuns[i]!.reqPerSec)} req/s (p50 ${bareRuns[i]!.p50} ms)`);
+            `bare ${Math.round(bareRuns[i]!.reqPerSec)} req/s (p50 ${bareRuns[i]!.p50} ms); CPU µs per request: herald ${Math.round(h.serverCpuUs)} + PostgreSQL ${Math.round(h.pgCpuUs)}, ` +
+            `bare ${Math.round(bareRuns[i]!.serverCpuUs)}; load average ${loadavg()[0]!.toFixed(2)}`);
         }
         const base = { name: 'bare node:http, same load', runs: bareRuns.map((r) => r.eventsPerSec) };
         const notes = {
           connections: s.connections, seconds, statuses_per_post: s.statusesPerPost,
           herald_req_per_s: heraldRuns.map((r) => Math.round(r.reqPerSec)), herald_p50_ms: heraldRuns.map((r) => r.p50), herald_p99_ms: heraldRuns.map((r) => r.p99),
           herald_non2xx: heraldRuns.map((r) => r.non2xx), bare_p50_ms: bareRuns.map((r) => r.p50), bare_p99_ms: bareRuns.map((r) => r.p99),
+          herald_cpu_us_per_request: heraldRuns.map((r) => Math.round(r.serverCpuUs)), postgres_cpu_us_per_request: heraldRuns.map((r) => Math.round(r.pgCpuUs)),
+          bare_cpu_us_per_request: bareRuns.map((r) => Math.round(r.serverCpuUs)), load_average: loads,
         };
         if (s.statusesPerPost === 1) {
           results.push(result({ name: `webhook ingest into PostgreSQL, ${s.label}`, unit: 'events/s', target: { op: '>=', value: 5_000 }, runs: heraldRuns.map((r) => r.eventsPerSec), baseline: base, notes }));

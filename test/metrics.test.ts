@@ -38,4 +38,25 @@ describe('metrics', () => {
     expect(body).toMatch(/herald_event_landing_lag_seconds_bucket\{le="5",provider="meta"\} 1/);
     expect(body).toContain('herald_process_resident_memory_bytes');
   });
+
+  it('counts an event id seen again as a redelivery, until 65,536 newer ids have pushed it out', async () => {
+    const at = new Date();
+    const ev = (id: string) => ({ event_id: id, provider: 'ada', event_type: 'read', occurred_at: null, received_at: at });
+    const many = (tag: string, n: number) => Array.from({ length: n }, (_, i) => ev(`${tag}-${i}`));
+    const count = async (name: string) => Number(new RegExp(`${name}\\{provider="ada",type="read"\\} (\\d+)`).exec((await metricsText()).body)?.[1] ?? 0);
+    recordEventsLanded(many('before', 65_536)); // whatever earlier tests left is pushed out
+    const stored = await count('herald_webhook_events_total');
+    const again = await count('herald_webhook_redeliveries_total');
+    const delta = async () => [await count('herald_webhook_events_total') - stored, await count('herald_webhook_redeliveries_total') - again];
+
+    recordEventsLanded([ev('first'), ev('second'), ev('first')]);
+    expect(await delta()).toEqual([2, 1]);
+    recordEventsLanded(many('fill', 65_534)); // 65,536 remembered now, `first` the oldest
+    recordEventsLanded([ev('first')]);
+    expect(await delta()).toEqual([2 + 65_534, 2]);
+    recordEventsLanded([ev('newer')]); // pushes `first` out; `second` is the oldest now
+    recordEventsLanded([ev('second')]);
+    recordEventsLanded([ev('first')]);
+    expect(await delta()).toEqual([2 + 65_534 + 1 + 1, 3]);
+  });
 });

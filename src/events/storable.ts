@@ -38,7 +38,7 @@ export function storableEvent(e: ProviderEvent): EventRow {
 function coerce(type: ColumnType, v: unknown): unknown {
   switch (type) {
     case 'timestamptz': return time(v);
-    case 'json': return v === undefined ? null : JSON.stringify(clean(v, 0)) ?? null;
+    case 'json': return v === undefined ? null : json(v);
     case 'text': return text(v);
     case 'boolean': return typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : null;
     default: throw new Error(`herald.events has a ${type} column: storableEvent needs a rule for it`);
@@ -49,6 +49,23 @@ function text(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'string') return cleanString(v);
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(clean(v, 0)) ?? null;
+}
+
+/**
+ * JSON text of a value, NUL and lone surrogates cleaned. Most payloads need no cleaning, and the
+ * native JSON.stringify says so: it writes NUL and lone surrogates as `\u` escapes, so text without
+ * any is clean; text this short holds no array or object deeper than the limit (each level costs
+ * two characters). Anything else takes the walk, which copies the value.
+ */
+function json(v: unknown): string | null {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined; // a bigint or a value too deep: the walk decides
+  }
+  if (s !== undefined && s.length <= 2 * MAX_PAYLOAD_DEPTH && !s.includes('\\u')) return s;
   return JSON.stringify(clean(v, 0)) ?? null;
 }
 

@@ -128,29 +128,43 @@ export function watchQueue(provider: string, sender: string, depth: () => number
 }
 
 /**
- * Event ids this process stored lately, oldest first: an id seen again is a redelivery. Bounded,
- * so a redelivery this process never saw (it went to another instance, or came after a restart,
- * or after this many newer events) counts as stored; the warehouse still stores it once.
+ * Event ids this process stored lately: an id seen again is a redelivery. Bounded, so a
+ * redelivery this process never saw (it went to another instance, or came after a restart, or
+ * after this many newer events) counts as stored; the warehouse still stores it once. The oldest
+ * id leaves through a ring of slots: evicting from the front of the Set instead walked past every
+ * deleted entry on each call (measured at 24 µs an event, rising, before this ring).
  */
-const recentEvents = new Set<string>();
 const RECENT_EVENTS = 65_536;
+const recentEvents = new Set<string>();
+const recentRing: (string | undefined)[] = new Array<string | undefined>(RECENT_EVENTS);
+let recentSlot = 0;
 
 function firstDelivery(eventId: string): boolean {
   if (recentEvents.has(eventId)) return false;
+  const oldest = recentRing[recentSlot];
+  if (oldest !== undefined) recentEvents.delete(oldest);
+  recentRing[recentSlot] = eventId;
+  recentSlot = (recentSlot + 1) % RECENT_EVENTS;
   recentEvents.add(eventId);
-  if (recentEvents.size > RECENT_EVENTS) recentEvents.delete(recentEvents.values().next().value!);
   return true;
 }
 
+/** A batch's events counted once per (provider, type), not once per event; each landing lag observed. */
 export function recordEventsLanded(events: readonly { event_id?: string; provider: string; event_type: string; occurred_at: Date | null; received_at: Date }[], landedAt = new Date()): void {
+  const stored = new Map<string, { provider: string; type: string; n: number }>();
+  const redelivered = new Map<string, { provider: string; type: string; n: number }>();
+  const now = landedAt.getTime();
   for (const e of events) {
-    if (e.event_id !== undefined && !firstDelivery(e.event_id)) {
-      webhookRedeliveries.inc({ provider: e.provider, type: e.event_type });
-      continue;
-    }
-    webhookEvents.inc({ provider: e.provider, type: e.event_type });
-    if (e.occurred_at) landingLag.observe({ provider: e.provider }, Math.max(0, (landedAt.getTime() - e.occurred_at.getTime()) / 1000));
+    const first = e.event_id === undefined || firstDelivery(e.event_id);
+    const counts = first ? stored : redelivered;
+    const key = `${e.provider}\u0000${e.event_type}`;
+    const c = counts.get(key);
+    if (c) c.n++;
+    else counts.set(key, { provider: e.provider, type: e.event_type, n: 1 });
+    if (first && e.occurred_at) landingLag.observe({ provider: e.provider }, Math.max(0, (now - e.occurred_at.getTime()) / 1000));
   }
+  for (const c of stored.values()) webhookEvents.inc({ provider: c.provider, type: c.type }, c.n);
+  for (const c of redelivered.values()) webhookRedeliveries.inc({ provider: c.provider, type: c.type }, c.n);
 }
 
 /** One answered HTTP request; `route` is the route's pattern (`/runs/:id`), or `unmatched` for a 404/400 before routing. */

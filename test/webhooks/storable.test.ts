@@ -39,6 +39,14 @@ describe('storableEvent', () => {
     expect([row.provider_message_id, row.recipient, row.send_id, row.payload]).toEqual(['wamid.x', '+81', 's1', '{"key":["ab",{"deep":"c"}]}']);
   });
 
+  it('keeps text that only looks escaped, control characters, and long payloads exactly; bigints become their digits', () => {
+    const tricky = { s: 'C:\\users\\u0041 \t\u0001', n: 1.5, b: false, z: null, list: [1, 'two'] };
+    expect(JSON.parse(storableEvent(event({ payload: tricky })).payload!)).toEqual(tricky);
+    const long = { text: 'x'.repeat(5000), tail: 'a\u0000b' };
+    expect(storableEvent(event({ payload: long })).payload).toBe(JSON.stringify({ text: 'x'.repeat(5000), tail: 'ab' }));
+    expect(storableEvent(event({ payload: { id: 7n, at: [2n] } })).payload).toBe('{"id":"7","at":["2"]}');
+  });
+
   it('replaces lone surrogates and keeps paired ones', () => {
     const row = storableEvent(event({ error_detail: 'a\ud800b 😀', payload: { t: '\udc00' } }));
     expect([row.error_detail, row.payload]).toEqual(['a\uFFFDb 😀', '{"t":"\uFFFD"}']);
