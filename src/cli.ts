@@ -5,20 +5,25 @@
  * command functions keep their own checks of values, so their messages stay as they were.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { checkCommand } from './cli/check.command.js';
-import { importCommand } from './cli/import.command.js';
-import { infobipCommand } from './cli/infobip.command.js';
-import { templatesCommand } from './cli/templates.command.js';
-import { reportCommand } from './cli/report.command.js';
-import { runCommand } from './cli/run.command.js';
-import { serveCommand } from './cli/serve.command.js';
-import { validateCommand } from './cli/validate.command.js';
 import { heraldVersion } from './cli/version.js';
-import { workerCommand } from './cli/worker.command.js';
 import { ConfigError, HeraldError, errorMessage, type Problem } from './errors.js';
 import { tuneHeapForStreaming } from './util/heap-tuning.js';
 
 type Handler = (positionals: string[], flags: Record<string, unknown>) => Promise<number>;
+
+/*
+ * Each command's module is imported when that command runs: `herald run` does not load the
+ * server, the report's HTML and CSV writers or the importers before its first send (issue 14).
+ */
+const runCommand: Handler = async (p, f) => (await import('./cli/run.command.js')).runCommand(p, f);
+const validateCommand: Handler = async (p, f) => (await import('./cli/validate.command.js')).validateCommand(p, f);
+const checkCommand: Handler = async (_p, f) => (await import('./cli/check.command.js')).checkCommand(f);
+const reportCommand: Handler = async (p, f) => (await import('./cli/report.command.js')).reportCommand(p, reportFlags(f));
+const templatesCommand: Handler = async (p, f) => (await import('./cli/templates.command.js')).templatesCommand(p, f);
+const infobipCommand: Handler = async (p, f) => (await import('./cli/infobip.command.js')).infobipCommand(p, f);
+const serveCommand: Handler = async (p, f) => (await import('./cli/serve.command.js')).serveCommand(p, f);
+const workerCommand: Handler = async (p, f) => (await import('./cli/worker.command.js')).workerCommand(p, f);
+const importCommand: Handler = async (p, f) => (await import('./cli/import.command.js')).importCommand(p, f);
 
 const JSON_OPTION = '--json';
 const FOOTER = `
@@ -55,14 +60,14 @@ function program(done: (code: number) => void): { root: Command; examples: Map<C
     .option('--resend-unknown', 'send again the rows whose outcome is unknown after a crash (not with --dry-run)')
     .addOption(json('print only the run summary as JSON on stdout; the funnel table goes to stderr'));
 
-  add(root, 'validate', 'check job files: schema, SQL against the warehouse, columns, provider and template', 'herald validate jobs/*.yaml', (p, f) => validateCommand(p, f))
+  add(root, 'validate', 'check job files: schema, SQL against the warehouse, columns, provider and template', 'herald validate jobs/*.yaml', validateCommand)
     .argument('<job...>', 'one or more job files')
     .addOption(json('print {ok, files: [{file, ok, problems, skipped}]} on stdout'));
 
-  add(root, 'check', 'check that every configured warehouse and provider answers (cheap authenticated calls)', 'herald check', (_p, f) => checkCommand(f))
+  add(root, 'check', 'check that every configured warehouse and provider answers (cheap authenticated calls)', 'herald check', checkCommand)
     .addOption(json('print {ok, checks: [{what, status, detail}]} on stdout'));
 
-  add(root, 'report', 'print or export the funnel and reasons of runs', 'herald report --job welcome_back --format html --output report.html', (p, f) => reportCommand(p, reportFlags(f)))
+  add(root, 'report', 'print or export the funnel and reasons of runs', 'herald report --job welcome_back --format html --output report.html', reportCommand)
     .addOption(new Option('--run <id>', 'one run (default: the latest)'))
     .addOption(new Option('--job <name>', 'one job: its latest 20 runs, and the job overview'))
     .addOption(new Option('--format <format>', 'table, csv, json or html (default table)'))
