@@ -15,8 +15,17 @@ export interface JobContext {
   close(): Promise<void>;
 }
 
+/** A job validated and its provider built, its warehouse not opened yet (nothing touched). */
+export interface PreparedJob {
+  config: LoadedConfig;
+  loaded: LoadedJob;
+  provider: Provider;
+  /** Opens (and migrates) the job's warehouse; the provider's events land in it from then on. */
+  open(): Promise<JobContext>;
+}
+
 /** Everything is validated before the warehouse is opened, so a bad job touches nothing. */
-export async function openJobContext(jobFile: string): Promise<JobContext> {
+export function prepareJobContext(jobFile: string): PreparedJob {
   const config = loadConfig();
   const loaded = loadJob(jobFile);
   const url = warehouseUrl(config, loaded.job.source.warehouse, jobFile);
@@ -25,18 +34,27 @@ export async function openJobContext(jobFile: string): Promise<JobContext> {
   let opened: Warehouse | undefined;
   const events = eventSink(() => opened!);
   const provider = createJobProvider(loaded, config, events.land);
-  const wh = (opened = await openWarehouse(url));
   return {
-    config, loaded, wh, provider,
-    async close() {
-      try {
-        await provider.close();
-        await events.idle();
-      } finally {
-        await wh.close();
-      }
+    config, loaded, provider,
+    async open() {
+      const wh = (opened = await openWarehouse(url));
+      return {
+        config, loaded, wh, provider,
+        async close() {
+          try {
+            await provider.close();
+            await events.idle();
+          } finally {
+            await wh.close();
+          }
+        },
+      };
     },
   };
+}
+
+export async function openJobContext(jobFile: string): Promise<JobContext> {
+  return prepareJobContext(jobFile).open();
 }
 
 export async function openDefaultWarehouse(name = 'default'): Promise<Warehouse> {

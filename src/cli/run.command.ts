@@ -1,16 +1,19 @@
 /**
  * `herald run <job> [--dry-run] [--limit N] [--run-key K] [--resend-unknown] [--json]`. With --json
  * stdout holds exactly one JSON document (the summary) and everything meant for people goes to stderr.
+ *
+ * Start-up is ordered for the first send (issue 14, bench/cli-first-send.ts): the template listing
+ * goes out while the warehouse opens, and the segment's spool (DuckDB's own threads) is made while
+ * this thread loads the pipeline's modules. Nothing is written and nothing sent before the
+ * pre-flight check has passed: a refused template closes the spool and exits 2, as before.
  */
 import { ConfigError, errorMessage } from '../errors.js';
-import { dryRunCost } from '../cost/estimate.js';
-import { createSenders } from '../dispatch/senders.js';
 import { createLogger, type Logger } from '../log.js';
-import { preflight, templateAccount, type Preflight } from '../preflight/template-check.js';
-import { runJob } from '../pipeline/run-job.js';
 import type { BudgetReport } from '../pipeline/messaging-budget.js';
-import { funnel, funnelTable, reasons } from '../report/funnel.js';
-import { openJobContext, type JobContext } from './context.js';
+import { openSegment } from '../pipeline/segment.js';
+import { preflight, templateAccount, type Preflight } from '../preflight/template-check.js';
+import type { RowStream } from '../warehouse/warehouse.js';
+import { prepareJobContext, type JobContext, type PreparedJob } from './context.js';
 import { progressPrinter } from './progress.js';
 
 export async function runCommand(positionals: string[], flags: Record<string, unknown>): Promise<number> {
@@ -20,15 +23,33 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   const dryRun = flags['dry-run'] === true;
   if (dryRun && flags['resend-unknown'] === true) throw ConfigError.of('--resend-unknown', '', 'a dry run sends nothing; drop --resend-unknown or --dry-run');
 
-  const ctx = await openJobContext(positionals[0]!);
+  const prepared = prepareJobContext(positionals[0]!);
   const logger = createLogger();
-  let checked: Preflight;
+  // A round trip to the provider, under way while the warehouse opens; awaited before anything is written.
+  const checking = checkTemplateFirst(prepared, logger);
+  checking.catch(() => undefined); // awaited below; this only marks it handled while the warehouse opens
+  let ctx: JobContext;
   try {
-    checked = await checkTemplateFirst(ctx, logger);
+    ctx = await prepared.open();
   } catch (err) {
+    await prepared.provider.close();
+    throw err;
+  }
+  // The segment's SQL starts now (a bad query is still exit 2 from runJob, before anything is written).
+  const segment = openSegment(ctx.wh, ctx.loaded, { sending: !dryRun });
+  segment.catch(() => undefined); // runJob awaits it
+  let checked: Preflight;
+  let modules: [typeof import('../pipeline/run-job.js'), typeof import('../dispatch/senders.js')];
+  try {
+    // What only the run itself needs is loaded while DuckDB makes the spool.
+    modules = await Promise.all([import('../pipeline/run-job.js'), import('../dispatch/senders.js')]);
+    checked = await checking;
+  } catch (err) {
+    await closeSegment(segment);
     await ctx.close();
     throw err;
   }
+  const [{ runJob }, { createSenders }] = modules;
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) process.exit(130); // a second signal: the user insists
@@ -41,13 +62,14 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   const progress = progressPrinter(ctx.loaded.job.name, process.stderr, limit);
   try {
     const summary = await runJob({
-      loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, senders, logger,
+      loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, senders, logger, segment,
       dryRun, ...(limit ? { limit } : {}), ...(typeof flags['run-key'] === 'string' ? { runKey: flags['run-key'] } : {}),
       resendUnknown: flags['resend-unknown'] === true, stop: stop.signal, preflight: checked, onProgress: (t) => progress.update(t),
     });
     progress.stop();
     if (summary.already_finished) console.error(`run key ${summary.run_key} already finished as run ${summary.run_id}; nothing was sent`);
     await ctx.provider.close(); // lets late provider events land before the funnel is read
+    const [{ funnel, funnelTable, reasons }, { dryRunCost }] = await Promise.all([import('../report/funnel.js'), import('../cost/estimate.js')]);
     const rows = await funnel(ctx.wh, { runId: summary.run_id });
     const say = flags.json === true ? console.error : console.log; // --json: stdout is the summary alone
     say(funnelTable(rows, await reasons(ctx.wh, [summary.run_id])));
@@ -62,9 +84,15 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     progress.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await closeSegment(segment); // runJob closes it; this covers a run that threw before it took it
     await senders.close();
     await ctx.close();
   }
+}
+
+/** Closes the segment whether its query succeeded or not (a failed one has nothing to close). */
+async function closeSegment(segment: Promise<RowStream>): Promise<void> {
+  await segment.then((s) => s.close(), () => undefined);
 }
 
 /** Unique recipients the portfolio will have reached in the next 24 h, against its messaging limit. */
@@ -76,11 +104,11 @@ function messagingLimitLine(r: BudgetReport, dryRun: boolean): string {
 
 /**
  * The job's mapping against the template as the provider has it now (status, category), before
- * anything is opened: a mismatch is exit 2. When the listing itself fails the run goes on (the
+ * anything is written: a mismatch is exit 2. When the listing itself fails the run goes on (the
  * provider's own answers still stop a run whose template is wrong, after a few identical errors),
  * with a warning.
  */
-async function checkTemplateFirst(ctx: JobContext, logger: Logger): Promise<Preflight> {
+async function checkTemplateFirst(ctx: PreparedJob, logger: Logger): Promise<Preflight> {
   const { job, file } = ctx.loaded;
   let checked: Preflight;
   try {

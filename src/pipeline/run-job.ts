@@ -16,7 +16,7 @@ import { abortRuns, countSends, findRun, findRunByKey, findRunningRuns, finishRu
 import { findLastInbound } from '../store/inbound.store.js';
 import type { RunCounts, RunRecord } from '../types.js';
 import { RUNS } from '../warehouse/tables.js';
-import { isConnectionLoss, type HeldLock, type Warehouse } from '../warehouse/warehouse.js';
+import { isConnectionLoss, type HeldLock, type RowStream, type Warehouse } from '../warehouse/warehouse.js';
 import { preflight, runCategory, type Preflight } from '../preflight/template-check.js';
 import { decide } from './decide.js';
 import { watchTemplate } from './template-watch.js';
@@ -25,6 +25,7 @@ import { dispatch } from './dispatch.js';
 import { newRunId } from './identity.js';
 import { Ledger, reconcileUnknowns, recoverInterrupted, type PartKey, type Tally } from './land.js';
 import { normalize } from './normalize.js';
+import { createPhoneNormalizer } from './phone.pool.js';
 import { render } from './render.js';
 import { countSegment, openSegment, segmentRows, type SegmentParams } from './segment.js';
 
@@ -51,8 +52,14 @@ export interface RunOptions {
   onStarted?: (run: { run_id: string; run_key: string; resumed: boolean }) => void;
   /** Only this part of an enqueued run (its row exists); the caller holds the part's claim. */
   part?: RunPart;
-  /** The template as pre-flight found it (herald run checks before opening anything); else runJob asks the provider. */
+  /** The template as pre-flight found it (herald run checks it while the warehouse opens); else runJob asks the provider. */
   preflight?: Preflight;
+  /**
+   * The segment, already started by the caller with openSegment(wh, loaded, { sending: !dryRun })
+   * so that its spool is made while the caller does other work; runJob awaits it where it would
+   * have opened it (a SQL error is still a usage error before anything is written) and closes it.
+   */
+  segment?: Promise<RowStream>;
 }
 
 export interface RunSummary {
@@ -78,28 +85,49 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   const { job } = o.loaded;
   const dryRun = o.dryRun ?? false;
   const rateProblem = jobRateProblem(o.provider, job.delivery.rate_per_second, o.loaded.file);
-  if (rateProblem) throw new ConfigError([rateProblem]);
-  // The template as the provider has it now: not approved, re-categorised, or wrong for the API is
-  // a usage error (exit 2) before anything is written; its category decides country rules and the API path.
-  const watchSince = new Date(); // template news from here on: pre-flight has read what came before
-  const checked = o.preflight ?? await checkTemplateNow(o);
-  if (checked.problems.length > 0) throw new ConfigError(checked.problems);
-  const template = checked.template;
-  if (template?.quality && /^(RED|YELLOW|LOW|MEDIUM)$/i.test(template.quality)) {
-    o.logger.warn({ template: template.name, quality: template.quality }, 'the template\'s quality is low: Meta may pause it, and a paused template stops the run');
+  if (rateProblem) {
+    await closeOpening(o.segment);
+    throw new ConfigError([rateProblem]);
   }
-  const category = runCategory(job, template);
-  // Bad SQL or a missing column is a usage error (exit 2): raised before anything is written.
-  const segment = await openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: !dryRun });
+  // Started at once, awaited where each is needed (issue 14: the first send waits for the longest of
+  // them, not for their sum): the segment's query and spool (DuckDB's threads), the phone worker
+  // (its thread and libphonenumber's metadata), and the sender's throughput and messaging limit
+  // (round trips to the provider).
+  const watchSince = new Date(); // template news from here on: pre-flight has read what came before
+  const opening = o.segment ?? openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: !dryRun });
+  opening.catch(() => undefined); // awaited below, or closed on an early throw
+  const phones = createPhoneNormalizer();
+  const provider = prefetchSenderFacts(o.provider, job.message.sender, job.message.template !== undefined);
+  let segment: RowStream;
+  let category: string | null;
+  try {
+    // The template as the provider has it now: not approved, re-categorised, or wrong for the API is
+    // a usage error (exit 2) before anything is written; its category decides country rules and the API path.
+    const checked = o.preflight ?? await checkTemplateNow(o);
+    if (checked.problems.length > 0) throw new ConfigError(checked.problems);
+    const template = checked.template;
+    if (template?.quality && /^(RED|YELLOW|LOW|MEDIUM)$/i.test(template.quality)) {
+      o.logger.warn({ template: template.name, quality: template.quality }, 'the template\'s quality is low: Meta may pause it, and a paused template stops the run');
+    }
+    category = runCategory(job, template);
+    // Bad SQL or a missing column is a usage error (exit 2): raised before anything is written.
+    segment = await opening;
+  } catch (err) {
+    await closeOpening(opening);
+    await phones.close();
+    throw err;
+  }
   let lock: HeldLock | null;
   try {
     lock = await o.wh.tryLock(`herald:job:${job.name}`, { shared: o.part !== undefined });
   } catch (err) {
     await segment.close();
+    await phones.close();
     throw err;
   }
   if (!lock) {
     await segment.close();
+    await phones.close();
     throw new RunAbortedError(`job ${job.name} is already running in another process; one run of a job at a time`);
   }
   try {
@@ -132,12 +160,12 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     let budget: MessagingBudget | null = null;
     try {
       budget = await openBudget({
-        wh: o.wh, job, provider: o.provider, dryRun, now: now(), logger: o.logger,
+        wh: o.wh, job, provider, dryRun, now: now(), logger: o.logger,
         scope: { provider: o.provider.name, senders: o.provider.portfolioSenders ?? null }, ...(o.stop ? { stop: o.stop } : {}),
       });
       if (budget && !dryRun && job.delivery.over_messaging_limit === 'refuse') await refuseOverBudget(o, budget, run.run_id);
       const rows = segmentRows(segment, o.limit);
-      const drafts = normalize(job, rows);
+      const drafts = normalize(job, rows, phones);
       const ours = o.part ? keepPart(drafts, o.part) : drafts;
       const rendered = render(job, ours, { lastInbound: (recipients) => findLastInbound(o.wh, recipients) });
       const decided = decide(rendered, {
@@ -147,7 +175,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
       const stop = o.stop ? AbortSignal.any([o.stop, lock.lost]) : lock.lost;
       // A job's rate is the run's: its parts, wherever they run, share it evenly.
       const jobRate = job.delivery.rate_per_second === undefined ? undefined : job.delivery.rate_per_second / (o.part?.of ?? 1);
-      const pacing = await o.senders.open({ provider: o.provider, sender: job.message.sender, jobRate, wh: o.wh, stop });
+      const pacing = await o.senders.open({ provider, sender: job.message.sender, jobRate, wh: o.wh, stop });
       // A template paused, disabled or re-categorised while the run sends stops it (webhooks land in herald.events).
       const watch = job.message.template && !dryRun
         ? watchTemplate({ wh: o.wh, provider: o.provider.name, template: job.message.template, category, since: watchSince, everyMs: templateWatchMs(), logger: o.logger })
@@ -190,8 +218,38 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     return summary;
   } finally {
     await segment.close(); // idempotent; covers every early return and throw above
+    await phones.close(); // normalize closes it when it ran; this covers the runs that never read a row
     await lock.release();
   }
+}
+
+/** Closes a segment still being opened, whatever its query comes to. */
+async function closeOpening(opening: Promise<RowStream> | undefined): Promise<void> {
+  await opening?.then((s) => s.close(), () => undefined);
+}
+
+/**
+ * The provider with the sender's throughput level and messaging limit already asked for: the
+ * budget and the pacing read them after the spool, the requests go out before it. Each answer (or
+ * error) is the one the provider gives; only the moment of asking moves.
+ */
+function prefetchSenderFacts(provider: Provider, sender: string, needsLimit: boolean): Provider {
+  const early = <T>(ask: (() => Promise<T>) | undefined): Promise<T> | undefined => {
+    if (!ask) return undefined;
+    const answer = ask();
+    answer.catch(() => undefined); // the reader handles it; a run that ends before reading it must not crash
+    return answer;
+  };
+  const throughput = early(provider.senderThroughput && (() => provider.senderThroughput!(sender)));
+  const limit = needsLimit ? early(provider.messagingLimit && (() => provider.messagingLimit!(sender))) : undefined;
+  return new Proxy(provider, {
+    get(target, prop) {
+      if (prop === 'senderThroughput' && throughput) return (s: string) => (s === sender ? throughput : target.senderThroughput!(s));
+      if (prop === 'messagingLimit' && limit) return (s: string) => (s === sender ? limit : target.messagingLimit!(s));
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /**
