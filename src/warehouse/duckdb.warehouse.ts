@@ -9,7 +9,7 @@ import {
 } from '@duckdb/node-api';
 import { WarehouseError, errorMessage } from '../errors.js';
 import { MemoryPhases, sizeInBytes } from './duckdb.memory.js';
-import { migrationStatements, stripTrailingSemicolon } from './migrate.js';
+import { migrationStatements, recordSchemaVersion, schemaVersion, storedSchemaVersion, stripTrailingSemicolon } from './migrate.js';
 import type { ColumnSpec, TableSpec } from './tables.js';
 import { lastPerKey, mismatch, type HeldLock, type LockOptions, type Row, type RowStream, type SqlValue, type Warehouse, type WriteOp } from './warehouse.js';
 
@@ -61,7 +61,12 @@ export class DuckDbWarehouse implements Warehouse {
       throw new WarehouseError(`cannot open DuckDB warehouse ${path}: ${message}`, { cause: err });
     }
     const warehouse = new DuckDbWarehouse(instance, await instance.connect(), await instance.connect(), `duckdb:${path}`, limits);
-    for (const statement of migrationStatements('duckdb')) await warehouse.writer.run(statement);
+    const version = schemaVersion('duckdb');
+    if (await storedSchemaVersion(async (sql) => (await warehouse.writer.runAndReadAll(sql)).getRowObjectsJS()) !== version) {
+      await warehouse.inTransaction(async () => {
+        for (const statement of [...migrationStatements('duckdb'), ...recordSchemaVersion('duckdb', version)]) await warehouse.writer.run(statement);
+      });
+    }
     return warehouse;
   }
 

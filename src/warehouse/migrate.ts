@@ -1,7 +1,12 @@
 /**
- * Creates the `herald` schema, tables and views on first use. Idempotent: every statement is
- * `IF NOT EXISTS` / `OR REPLACE`, so it runs at every start, in both engines.
+ * Creates the `herald` schema, tables and views on first use, and brings an older herald's up to
+ * date. Every statement is idempotent (`IF NOT EXISTS` / `OR REPLACE`), but they run only when the
+ * store's recorded schema version differs from this herald's: `ALTER TABLE` and `CREATE OR REPLACE
+ * VIEW` take exclusive locks even when they change nothing, so migrating at every start made two
+ * PostgreSQL processes starting beside a third's open transaction deadlock (CI, scale-out), and
+ * cost every DuckDB start its catalog rewrites.
  */
+import { createHash } from 'node:crypto';
 import { TABLES, VIEWS, type ColumnType, type TableSpec } from './tables.js';
 
 export type Dialect = 'duckdb' | 'postgres';
@@ -37,6 +42,29 @@ export function migrationStatements(dialect: Dialect): string[] {
   }
   for (const view of VIEWS) statements.push(`CREATE OR REPLACE VIEW herald.${view.name} AS ${view.sql.trim()}`);
   return statements;
+}
+
+/** This herald's schema: a digest of its migration statements, so any change to them is a new version. */
+export function schemaVersion(dialect: Dialect): string {
+  return createHash('sha256').update(migrationStatements(dialect).join(';\n')).digest('hex').slice(0, 16);
+}
+
+/** Run after the migration, in its transaction: the store is at `version`. */
+export function recordSchemaVersion(dialect: Dialect, version: string): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS herald.schema_version (version ${sqlType(dialect, 'text')} NOT NULL, migrated_at ${sqlType(dialect, 'timestamptz')} NOT NULL)`,
+    'DELETE FROM herald.schema_version',
+    `INSERT INTO herald.schema_version VALUES ('${version}', now())`,
+  ];
+}
+
+/** The schema version a store records, null when it records none (new, or migrated by an older herald). */
+export async function storedSchemaVersion(query: (sql: string) => Promise<{ version?: unknown }[]>): Promise<string | null> {
+  // Asked of the catalog first: a failed SELECT would abort the PostgreSQL transaction it runs in.
+  const [table] = await query("SELECT table_name AS version FROM information_schema.tables WHERE table_schema = 'herald' AND table_name = 'schema_version'");
+  if (!table) return null;
+  const [row] = await query('SELECT version FROM herald.schema_version LIMIT 1');
+  return typeof row?.version === 'string' ? row.version : null;
 }
 
 function createTable(dialect: Dialect, table: TableSpec): string {

@@ -1,0 +1,74 @@
+/**
+ * Migrations run only when the store's recorded schema differs from this herald's: a start at the
+ * current schema takes no lock and changes nothing (before, every start re-ran ALTER TABLE and
+ * CREATE OR REPLACE VIEW under exclusive locks, and PostgreSQL processes starting beside an open
+ * transaction deadlocked), while a store left by an older herald is brought up to date.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { schemaVersion } from '../src/warehouse/migrate.js';
+import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
+import type { Warehouse } from '../src/warehouse/warehouse.js';
+import { freshPgUrl } from './helpers/pg.js';
+
+/** A store reopened by a new process: a DuckDB file, or a PostgreSQL database of this file's own. */
+const STORES = [
+  {
+    name: 'DuckDB', dialect: 'duckdb' as const,
+    async make() {
+      const dir = mkdtempSync(join(tmpdir(), 'herald-migrate-'));
+      return { open: (): Promise<Warehouse> => DuckDbWarehouse.open(join(dir, 'w.duckdb')), url: '', cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'PostgreSQL', dialect: 'postgres' as const,
+    async make() {
+      const db = await freshPgUrl();
+      return { open: (): Promise<Warehouse> => PostgresWarehouse.open(db.url), url: db.url, cleanup: db.cleanup };
+    },
+  },
+];
+
+describe.each(STORES)('schema migrations ($name)', (store) => {
+  let s: Awaited<ReturnType<typeof store.make>>;
+  beforeAll(async () => (s = await store.make()));
+  afterAll(async () => s?.cleanup());
+
+  it('records the schema it migrated to, and brings a store left by an older herald up to date', async () => {
+    let wh = await s.open();
+    expect(await wh.query('SELECT version FROM herald.schema_version')).toEqual([{ version: schemaVersion(store.dialect) }]);
+    // An older herald's store: another version recorded, a view it did not have.
+    await wh.query("UPDATE herald.schema_version SET version = 'older'");
+    await wh.query('DROP VIEW herald.send_costs');
+    await wh.close();
+
+    wh = await s.open();
+    try {
+      expect(await wh.query('SELECT version FROM herald.schema_version')).toEqual([{ version: schemaVersion(store.dialect) }]);
+      expect(await wh.query('SELECT count(*)::INTEGER AS n FROM herald.send_costs')).toEqual([{ n: 0 }]);
+    } finally {
+      await wh.close();
+    }
+  });
+
+  // A second session needs a real server (PGlite has one session).
+  it.runIf(store.dialect === 'postgres' && inject('pgKind') === 'server')('at the current schema, a start takes no lock: it opens beside an open transaction and a migration in progress', async () => {
+    // Another process: a transaction reading herald.sends, and the migration lock held.
+    const other = new pg.Client({ connectionString: s.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT count(*) FROM herald.sends');
+      await other.query('SELECT pg_advisory_xact_lock(7315004201)');
+      const wh = await s.open(); // waited for both before: ALTER TABLE wants an exclusive lock
+      await wh.close();
+    } finally {
+      await other.query('ROLLBACK');
+      await other.end();
+    }
+  }, 10_000);
+});
