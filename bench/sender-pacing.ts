@@ -170,12 +170,12 @@ class TracingSenders extends SenderRegistry {
       slowDown: () => inner.slowDown(),
       pause: (ms) => inner.pause(ms),
       schedule: (task) => inner.schedule(task),
-      scheduleStart: (task) => inner.scheduleStart((started) => {
+      scheduleStart: (task) => inner.scheduleStart((started, grant) => {
         const granted = performance.now();
         return task(() => {
           delays.push(performance.now() - granted);
           return started();
-        });
+        }, grant);
       }),
     };
     return { ...pacing, limiter };

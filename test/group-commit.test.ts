@@ -128,4 +128,44 @@ describe('GroupCommit', () => {
       expect(w.batches).toEqual([[1, -2]]);
     });
   });
+  describe('batched by time', () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    /** A write that finishes at once, recording its batches. */
+    function instantWrite() {
+      const batches: number[][] = [];
+      return { batches, write: async (items: readonly number[]) => void batches.push([...items]) };
+    }
+
+    it('holds calls that may wait until the most urgent is due, then writes them in one batch', async () => {
+      const w = instantWrite();
+      const commit = new GroupCommit<number>(w.write);
+      const first = commit.add([1], 120);
+      await sleep(30);
+      const second = commit.add([2, 3], 400);
+      await sleep(30);
+      expect(w.batches).toEqual([]); // nothing was due yet
+      await Promise.all([first, second]);
+      expect(w.batches).toEqual([[1, 2, 3]]); // due with the first: the second rode along
+    });
+
+    it('a call that cannot wait takes everything pending with it at once', async () => {
+      const w = instantWrite();
+      const commit = new GroupCommit<number>(w.write);
+      const lazy = commit.add([1, 2], 5000);
+      await sleep(20);
+      await commit.add([3]);
+      expect(w.batches).toEqual([[1, 2, 3]]);
+      await lazy;
+      expect(w.batches).toHaveLength(1);
+    });
+
+    it('a full batch is written without waiting for its due time', async () => {
+      const w = instantWrite();
+      const commit = new GroupCommit<number>(w.write, () => 1, 4);
+      const calls = [commit.add([1, 2], 5000), commit.add([3, 4], 5000)];
+      await sleep(20);
+      expect(w.batches).toEqual([[1, 2, 3, 4]]);
+      await Promise.all(calls);
+    });
+  });
 });

@@ -154,6 +154,9 @@ describe.runIf(realServer)('scale-out on PostgreSQL', () => {
     const a = new PartWorker({ wh: doomedWh, jobs: only(loaded), providerFor: () => doomed, senders: new SenderRegistry(), logger: silentLogger, stop: stopA.signal, ...FAST });
     a.start();
     await until('the doomed worker to have sends out on all its parts', () => hung.length >= 8);
+    // Its answered sends are settled (settlements wait up to 100 ms to share a write): they stay accepted.
+    await until('the doomed worker\'s 10 answered sends to have landed', async () =>
+      (await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM herald.sends WHERE run_id = $1 AND status = 'accepted'", [run_id]))[0]!.n === 10);
 
     // kill -9, as PostgreSQL sees it: the worker's connections (pool, part and job locks) drop and its heartbeat stops.
     await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'doomed'");

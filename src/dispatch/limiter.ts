@@ -24,11 +24,19 @@
  */
 export type Started = () => Promise<void> | undefined;
 
+/** What a grant tells its task: how far off its slot was when granted (0: free now). */
+export interface Grant {
+  slotInMs: number;
+}
+
+/** A task that does some work before its real start, then calls `started()` (see scheduleStart). */
+export type StartingTask<T> = (started: Started, grant: Grant) => Promise<T>;
+
 /**
  * `schedule` in terms of `scheduleStart`: the task starts as soon as its slot is free, in the same
  * tick as its stamp when no wait is needed.
  */
-export function startingWhenFree<T>(task: () => Promise<T>): (started: Started) => Promise<T> {
+export function startingWhenFree<T>(task: () => Promise<T>): StartingTask<T> {
   return (started) => {
     const slot = started();
     return slot ? slot.then(task) : task();
@@ -51,9 +59,10 @@ export interface RateLimiter {
    * write), then awaits `started()` and starts right after: the window counts the real start, and
    * holds the slot from the grant until then. With a lead (LimiterOptions.leadMs) the task may be
    * granted that much before its slot frees, and `started()` resolves when it does: the work
-   * overlaps the wait instead of adding to it. A task that ends without calling it gives the slot back.
+   * overlaps the wait instead of adding to it (the grant says how long it has: the ledger batches the
+   * in-flight writes of that time). A task that ends without calling it gives the slot back.
    */
-  scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T>;
+  scheduleStart<T>(task: StartingTask<T>): Promise<T>;
   /** Lowers the current rate by a step (at least 1/s); it climbs back while no further errors come. */
   slowDown(): void;
   /** No starts for `ms`. */
@@ -139,7 +148,7 @@ export class SlidingWindowLimiter implements RateLimiter {
     return this.scheduleStart(startingWhenFree(task));
   }
 
-  scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T> {
+  scheduleStart<T>(task: StartingTask<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // The task is called right here when its turn comes, not on a later microtask: the window
       // counts the moments tasks really start, so a backlog of resolved promises cannot bunch up.
@@ -169,7 +178,7 @@ export class SlidingWindowLimiter implements RateLimiter {
           }, Math.ceil(wait)));
         };
         try {
-          task(started).then(resolve, reject).finally(() => release(false));
+          task(started, { slotInMs: Math.max(0, slotAt - this.now()) }).then(resolve, reject).finally(() => release(false));
         } catch (err) {
           release(false);
           reject(err);

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RunAbortedError, errorMessage } from '../errors.js';
-import { QUIET_MS, SlidingWindowLimiter, startingWhenFree, windowFor, type RateLimiter, type Started } from './limiter.js';
+import { QUIET_MS, SlidingWindowLimiter, startingWhenFree, windowFor, type RateLimiter, type StartingTask } from './limiter.js';
 import { sleep } from '../util/sleep.js';
 import { PAIR_BURST, PAIR_INTERVAL_MS, type PairRate } from './pair-rate.js';
 
@@ -184,7 +184,8 @@ class RedisWindowLimiter implements RateLimiter {
     return this.scheduleStart(startingWhenFree(task));
   }
 
-  scheduleStart<T>(task: (started: Started) => Promise<T>): Promise<T> {
+  /** The shared window's grant comes from Redis, with no lead: the task's slot is free when it runs. */
+  scheduleStart<T>(task: StartingTask<T>): Promise<T> {
     return this.local.scheduleStart(async (started) => {
       const member = this.redis.nextMember();
       await new Promise<void>((resolve, reject) => {
@@ -199,7 +200,7 @@ class RedisWindowLimiter implements RateLimiter {
         if (slot) return slot.then(restamp);
         restamp();
         return undefined;
-      });
+      }, { slotInMs: 0 });
     });
   }
 

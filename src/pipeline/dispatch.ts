@@ -132,9 +132,11 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
       }
       // The row is in flight only once the limiter granted it, and the request starts once that
       // is durable: a crash while it waits for its turn leaves it pending, not unknown.
-      const outcome = await o.limiter.scheduleStart(async (started): Promise<SendOutcome | null> => {
+      // Granted ahead of its slot (the lead), its in-flight write shares a transaction with the
+      // writes of that time, and is durable before the slot frees.
+      const outcome = await o.limiter.scheduleStart(async (started, grant): Promise<SendOutcome | null> => {
         if (stopReason()) return null;
-        await ledger.start(s, attempt);
+        await ledger.start(s, attempt, grant.slotInMs);
         const outbound: OutboundMessage = { sendId: s.record.send_id, recipient, sender: s.record.sender!, message: s.message, attempt, api: s.record.api };
         // Only the Marketing Messages API takes a TTL: the zone arithmetic stays off other sends.
         const ttl = s.record.api === 'marketing_messages' ? s.secondsLeft?.(now()) : null;

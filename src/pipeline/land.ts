@@ -50,6 +50,14 @@ export interface Tally {
 /** The columns a transition may change. */
 const CHANGED = ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'attempts', 'sent_at', 'recipient', 'variables', 'not_before'] as const;
 
+/**
+ * How long a settlement (or a row set back to pending) may wait for the write that carries it: the
+ * answers of this time and the in-flight rows of the next sends share one transaction. Nothing
+ * waits on it but the send's own permit (concurrency covers it), and a crash before it is written
+ * leaves the row in flight, so unknown: the guarantee is the in-flight write's, not this one's.
+ */
+const SETTLE_WITHIN_MS = 100;
+
 const FINAL: ReadonlySet<SendStatus> = new Set(['planned', 'rejected', 'suppressed', 'duplicate', 'accepted', 'failed', 'deferred', 'unknown']);
 
 interface Write {
@@ -73,12 +81,15 @@ export class Ledger {
     return this.write(records.map((record) => ({ record, insert: !stored })));
   }
 
-  /** The limiter granted the row: it is in flight from here until the provider answers. */
-  start(s: Sendable, attempt: number): Promise<void> {
+  /**
+   * The limiter granted the row: it is in flight from here until the provider answers. Durable
+   * within `slotInMs` (when its slot frees: the request starts only after this resolves).
+   */
+  start(s: Sendable, attempt: number, slotInMs = 0): Promise<void> {
     // sent_at holds when the request started until an acceptance replaces it: an unknown send's
     // age (unknown_resend_after) is counted from its last request, not from when it was read.
     Object.assign(s.record, { status: 'in_flight', reason: null, attempts: attempt, sent_at: this.now() });
-    return this.put(s);
+    return this.put(s, slotInMs);
   }
 
   accepted(s: Sendable, outcome: Extract<SendOutcome, { kind: 'accepted' }>): Promise<void> {
@@ -106,7 +117,7 @@ export class Ledger {
   /** Not sent, and to be sent: waiting for a retry, or the run stopped before the row's request. */
   pending(s: Sendable, reason: string, detail: string, errorCode: string | null = null): Promise<void> {
     withVerdict(s.record, { status: 'pending', reason, detail, errorCode });
-    return this.put(s);
+    return this.put(s, SETTLE_WITHIN_MS);
   }
 
   idle(): Promise<void> {
@@ -115,19 +126,19 @@ export class Ledger {
 
   private settle(s: Sendable, verdict: Verdict, extra: Partial<SendRecord> = {}, suppression?: Row): Promise<void> {
     Object.assign(withVerdict(s.record, verdict), extra);
-    return this.put(s, suppression);
+    return this.put(s, SETTLE_WITHIN_MS, suppression);
   }
 
-  /** Writes the row as it now is: inserted the first time, updated after. */
-  private put(s: Sendable, suppression?: Row): Promise<void> {
+  /** Writes the row as it now is, durable within `withinMs`: inserted the first time, updated after. */
+  private put(s: Sendable, withinMs: number, suppression?: Row): Promise<void> {
     const insert = !s.stored;
     s.stored = true;
-    return this.write([{ record: s.record, insert, ...(suppression ? { suppression } : {}) }]);
+    return this.write([{ record: s.record, insert, ...(suppression ? { suppression } : {}) }], withinMs);
   }
 
-  private async write(writes: Write[]): Promise<void> {
+  private async write(writes: Write[], withinMs = 0): Promise<void> {
     if (writes.length === 0) return;
-    await this.commit.add(writes);
+    await this.commit.add(writes, withinMs);
     const final = writes.map((w) => w.record).filter((r) => FINAL.has(r.status));
     if (final.length === 0) return;
     recordSends(final);
