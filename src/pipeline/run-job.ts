@@ -150,11 +150,19 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
     o.logger.info({ run_id: run.run_id, run_key: run.run_key, job: job.name, dry_run: dryRun, resumed }, resumed ? 'resuming run' : 'run started');
     o.onStarted?.({ run_id: run.run_id, run_key: run.run_key, resumed });
 
-    // The total comes from a count on its own connection: progress shows it when known, and
-    // the first send never waits for it.
+    // The total comes from a count on its own connection: progress shows it when known, and the
+    // first send never waits for it. It starts with the first rows landed, not before: its scan
+    // (the whole file again for a read_csv source) would take the CPU the first send needs.
     let total: number | undefined;
-    if (o.onProgress) void countSegment(o.wh, o.loaded, o.params).then((n) => (total = n), () => undefined);
-    const ledger = new Ledger(o.wh, job, now, o.onProgress && ((t) => o.onProgress!(total === undefined ? t : { ...t, total })));
+    let counting = false;
+    const progress = o.onProgress && ((t: Tally) => {
+      if (!counting) {
+        counting = true;
+        void countSegment(o.wh, o.loaded, o.params).then((n) => (total = n), () => undefined);
+      }
+      o.onProgress!(total === undefined ? t : { ...t, total });
+    });
+    const ledger = new Ledger(o.wh, job, now, progress);
     let status: RunRecord['status'] = 'succeeded';
     let error: string | null = null;
     let budget: MessagingBudget | null = null;
