@@ -2,7 +2,8 @@
  * The job file (DESIGN "Job file"): one zod schema, the only place a job's shape is defined.
  * `type Job` is inferred from it; the JSON Schema for editors is generated from it.
  */
-import { isSupportedCountry } from 'libphonenumber-js/max';
+// The build phone.normalize.ts parses with: one copy of libphonenumber's code in the process.
+import { isSupportedCountry } from 'libphonenumber-js/max/es6';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { isTimeZone } from '../util/time-zone.js';
