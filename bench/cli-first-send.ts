@@ -11,6 +11,8 @@
  *   run is its own job name (nothing deduped, no lock left); once the first arrival is seen the run
  *   gets SIGINT (a graceful stop) and the next starts after it exited.
  * - Also on a 1,000,000-row CSV (read_csv over the same rows), reported in the notes.
+ * - Beside each wall time, the child's CPU time (all threads) at its first arrival: the load of a
+ *   shared machine stretches the first, hardly the second.
  * Run alone: `npm run build && node dist/bench/cli-first-send.js [rows] [runs]`.
  */
 import { spawn } from 'node:child_process';
@@ -84,9 +86,10 @@ delivery: { dedupe: job }
 `;
 }
 
-/** Resolves with the first arrival's stamp (epoch ms) once the stand-in has one; polls its stats. */
-async function firstArrival(standin: Standin, deadline: number, exited: () => boolean): Promise<number | null> {
+/** Resolves with the first arrival's stamp (epoch ms) once the stand-in has one; polls its stats, calling `tick` before each poll. */
+async function firstArrival(standin: Standin, deadline: number, exited: () => boolean, tick: () => void): Promise<number | null> {
   for (;;) {
+    tick();
     const s = await standin.stats();
     if (s.arrivals.length > 0) return s.arrivals[0]!;
     if (exited() || epochNow() > deadline) return null;
@@ -95,6 +98,7 @@ async function firstArrival(standin: Standin, deadline: number, exited: () => bo
 }
 
 interface Child {
+  pid: number | undefined;
   exited: Promise<number | null>;
   isDone: () => boolean;
   stderr: () => string;
@@ -108,19 +112,35 @@ function start(args: string[], env: NodeJS.ProcessEnv): Child {
   child.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => (done = true));
-  return { exited, isDone: () => done, stderr: () => err, interrupt: () => void child.kill('SIGINT') };
+  return { pid: child.pid, exited, isDone: () => done, stderr: () => err, interrupt: () => void child.kill('SIGINT') };
 }
 
-/** ms from just before spawn to the first arrival; the child is stopped and has exited on return. */
-async function timeChild(standin: Standin, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<number> {
+/**
+ * ms from just before spawn to the first arrival, and the CPU time (user + system, every thread)
+ * the child had used by then, to within a poll (Linux /proc; null elsewhere): on a shared machine
+ * the wall time follows the load, the CPU time much less. The child has exited on return.
+ */
+async function timeChild(standin: Standin, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<{ ms: number; cpuMs: number | null }> {
   await standin.reset({ cap: 1000, level: 'HIGH', ...REALISTIC_LATENCY });
   const t0 = epochNow();
   const child = start(args, env);
-  const at = await firstArrival(standin, t0 + 60_000, child.isDone);
+  let cpuMs: number | null = null;
+  const at = await firstArrival(standin, t0 + 60_000, child.isDone, () => (cpuMs = cpuTime(child.pid) ?? cpuMs));
   if (!child.isDone()) child.interrupt();
   const code = await child.exited;
   if (at === null) throw new Error(`${what}: no arrival (exit ${code}): ${child.stderr()}`);
-  return at - t0;
+  return { ms: at - t0, cpuMs };
+}
+
+/** utime + stime of a live process in ms (fields 14 and 15 of /proc/<pid>/stat, at 100 ticks a second). */
+function cpuTime(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
 }
 
 export async function benchCliFirstSend(rows = 1_000_000, runs = 5, csv = true): Promise<BenchResult> {
@@ -152,14 +172,26 @@ export async function benchCliFirstSend(rows = 1_000_000, runs = 5, csv = true):
     const times: number[] = [];
     const baseline: number[] = [];
     const csvTimes: number[] = [];
+    const cpu: { herald: (number | null)[]; csv: (number | null)[]; bare: (number | null)[] } = { herald: [], csv: [], bare: [] };
     const loads: string[] = [];
+    const cpuText = (ms: number | null) => (ms === null ? '' : ` (cpu ${ms})`);
     for (let i = 0; i < runs; i++) {
       loads.push(loadAverage());
-      baseline.push(await bare());
-      times.push(await heraldRun('table', i));
-      if (csv) csvTimes.push(await heraldRun('csv', i));
-      console.error(`  run ${i + 1}/${runs}: herald ${times[i]!.toFixed(0)} ms${csv ? `, csv ${csvTimes[i]!.toFixed(0)} ms` : ''}, bare client ${baseline[i]!.toFixed(0)} ms (load ${loads[i]})`);
+      const b = await bare();
+      const h = await heraldRun('table', i);
+      const c = csv ? await heraldRun('csv', i) : undefined;
+      baseline.push(b.ms);
+      times.push(h.ms);
+      cpu.bare.push(b.cpuMs);
+      cpu.herald.push(h.cpuMs);
+      if (c) {
+        csvTimes.push(c.ms);
+        cpu.csv.push(c.cpuMs);
+      }
+      console.error(`  run ${i + 1}/${runs}: herald ${h.ms.toFixed(0)} ms${cpuText(h.cpuMs)}${c ? `, csv ${c.ms.toFixed(0)} ms${cpuText(c.cpuMs)}` : ''}, ` +
+        `bare client ${b.ms.toFixed(0)} ms${cpuText(b.cpuMs)} (load ${loads[i]})`);
     }
+    const cpuMedian = (xs: (number | null)[]) => (xs.some((x) => x === null) ? null : median(xs as number[]));
     return result({
       name: `time to first send from the CLI (${rows.toLocaleString('en-US')}-row DuckDB table)`,
       unit: 'ms',
@@ -169,6 +201,7 @@ export async function benchCliFirstSend(rows = 1_000_000, runs = 5, csv = true):
       notes: {
         rows, measured: 'spawn → first arrival at the stand-in (request leg 75 ms ± 15 included)', latency: REALISTIC_LATENCY,
         ...(csv ? { csv_runs: csvTimes.map(Math.round), csv_median: Math.round(median(csvTimes)), csv_ratio: median(csvTimes) / median(baseline) } : {}),
+        cpu_ms: cpu, cpu_ms_median: { herald: cpuMedian(cpu.herald), csv: csv ? cpuMedian(cpu.csv) : null, bare: cpuMedian(cpu.bare) },
         loadavg: loads,
       },
     });
