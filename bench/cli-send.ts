@@ -17,13 +17,14 @@
  * The child's CPU and peak RSS come from process.resourceUsage() at its exit (a preload,
  * bench/rusage-preload.ts), so they cover the whole process, DuckDB's threads and close included.
  *
- * Run alone: `npm run build --silent && node dist/bench/cli-send.js [--quick] [--only=1000,300,80,bare]`.
+ * Run alone: `npm run build --silent && node dist/bench/cli-send.js [--quick] [--only=1000,300,80,bare]`
+ * (BENCH_PROFILE=1 writes each child's CPU profile to <os.tmpdir()>/herald-bench/).
  * Full: medians of 3, ~10 minutes; --quick: one run each with fewer rows. PostgreSQL: BENCH_PG_URL
  * (default postgres://postgres@127.0.0.1:5432/test; a fresh database per run, dropped).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
@@ -138,7 +139,9 @@ function steadyCpuPer1000(samples: readonly CpuSample[], admitted: readonly numb
 function child(dir: string, args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string; rusage: Rusage; seconds: number; samples: CpuSample[] }> {
   const usageFile = join(dir, `rusage-${Date.now()}.json`);
   const started = performance.now();
-  const proc = spawn(process.execPath, ['--import', `file://${PRELOAD}`, ...args], {
+  // BENCH_PROFILE=1: a CPU profile of each child in <os.tmpdir()>/herald-bench/.
+  const profile = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(tmpdir(), 'herald-bench')}`] : [];
+  const proc = spawn(process.execPath, [...profile, '--import', `file://${PRELOAD}`, ...args], {
     cwd: dir, env: { ...process.env, ...env, HERALD_BENCH_RUSAGE_FILE: usageFile }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -93,6 +93,14 @@ await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 
   results.push(...(await benchSenderPacing({ runs: quick ? 1 : 3 })));
   console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
 }
+// Issue 14: herald run through the CLI against the strict stand-in at 150 and 300 ms, beside a bare
+// undici loop (% of 1,000/s, CPU per 1,000 messages; 80/s on DuckDB against PostgreSQL): ~10 minutes, ~3 quick.
+{
+  console.error('\nsending through the CLI at real latency (herald run beside a bare undici loop)');
+  const t = performance.now();
+  results.push(...(await (await import('./cli-send.js')).benchCliSend({ quick })));
+  console.error(`  (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+}
 // Dispatch throughput against a local Meta server (child process), DuckDB then PostgreSQL: ~2 minutes.
 {
   console.error('\ndispatch throughput (meta → local server, outcomes landed)');
