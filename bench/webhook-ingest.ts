@@ -12,7 +12,8 @@
  * Run alone: `npm run build && node dist/bench/webhook-ingest.js [runs] [seconds]`.
  * BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test) names the server; the database
  * herald_bench_<random> is created and dropped. BENCH_PROFILE=1 writes a CPU profile of the
- * herald server process to <os.tmpdir()>/herald-bench/.
+ * herald server process to <os.tmpdir()>/herald-bench/. BENCH_STATUSES_PER_POST=1 (or 100) runs that
+ * scenario alone.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -157,7 +158,8 @@ export async function benchWebhookIngest(runs = 3, seconds = 8): Promise<BenchRe
     const bare = await startServer('bare', pgUrl);
     let landedExpected = 0;
     try {
-      for (const s of SCENARIOS) {
+      const only = Number(process.env.BENCH_STATUSES_PER_POST) || null;
+      for (const s of SCENARIOS.filter((x) => only === null || x.statusesPerPost === only)) {
         // Enough distinct bodies that none repeats within a run at several times the target rate.
         const perRun = Math.ceil((s.statusesPerPost === 1 ? 25_000 : 1_200) * seconds);
         const heraldRuns: Run[] = [];
