@@ -84,6 +84,7 @@ export class DuckDbWarehouse implements Warehouse {
       throw err;
     }
     const { fields } = source;
+    const names = fields.map((f) => f.name);
     let closed = false;
     const close = async () => {
       if (!closed) {
@@ -101,12 +102,14 @@ export class DuckDbWarehouse implements Warehouse {
           phase.chunk();
           if (!chunk) return;
           next = source.next();
-          // Column by column, only the wanted ones, into one object per row.
+          // Column by column, only the wanted ones, into one object per row. rowCount is a call
+          // into the native binding: read once per chunk, not once per row.
           const values = fields.map((f) => chunk.convertColumnValues(f.index, JSDuckDBValueConverter));
-          const rows: Row[] = new Array<Row>(chunk.rowCount);
-          for (let r = 0; r < chunk.rowCount; r++) {
+          const count = chunk.rowCount;
+          const rows: Row[] = new Array<Row>(count);
+          for (let r = 0; r < count; r++) {
             const row: Row = {};
-            for (let c = 0; c < fields.length; c++) row[fields[c]!.name] = plain(values[c]![r]);
+            for (let c = 0; c < names.length; c++) row[names[c]!] = plain(values[c]![r]);
             rows[r] = row;
           }
           yield rows;
