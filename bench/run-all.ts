@@ -50,7 +50,7 @@ const step = async (label: string, bench: () => Promise<BenchResult>) => {
 
 await step('segment read + normalize + render', () => benchSegmentThroughput(quick ? 200_000 : 1_000_000, quick ? 1 : 3));
 await step('time to first send', () => benchFirstSend(quick ? 200_000 : 1_000_000, quick ? 2 : 5));
-// Issue 14: `herald run` spawned as the user runs it, to the first arrival at a Meta stand-in, beside a bare undici client: ~1 minute.
+// Issue 14: `herald run` spawned as the user runs it, to the first arrival at a Meta stand-in, beside a bare undici client; table and CSV: ~3 minutes.
 await step('time to first send from the CLI', async () => (await import('./cli-first-send.js')).benchCliFirstSend(quick ? 200_000 : 1_000_000, quick ? 2 : 5, !quick));
 // Three runs for a median: each takes ~40 s on the 2-core bench machine.
 await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 200_000 : 2_000_000, quick ? 1 : 3));
