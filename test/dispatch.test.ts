@@ -237,8 +237,8 @@ describe('free-form text', () => {
 });
 
 describe('default concurrency', () => {
-  it('is half a second of the rate, between 16 and 1,000', async () => {
+  it('is one second of the rate, between 16 and 1,000', async () => {
     const { defaultConcurrency } = await import('../src/pipeline/dispatch.js');
-    expect([5, 80, 200, 1000, 2500, 100_000].map(defaultConcurrency)).toEqual([16, 40, 100, 500, 1000, 1000]);
+    expect([5, 80, 200, 1000, 2500, 100_000].map(defaultConcurrency)).toEqual([16, 80, 200, 1000, 1000, 1000]);
   });
 });

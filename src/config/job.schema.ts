@@ -114,7 +114,7 @@ export const JobSchema = z.strictObject({
   delivery: z.strictObject({
     rate_per_second: z.number().positive().max(1000).optional().describe('at most this much of the sender\'s cap; default: the sender\'s cap'),
     concurrency: z.number().int().min(1).max(1000).optional()
-      .describe('sends in flight at once; bounds unknowns after a crash (default: half a second of the rate, 16 to 1,000)'),
+      .describe('sends in flight at once; bounds unknowns after a crash (default: one second of the rate, 16 to 1,000)'),
     dedupe: DedupeSchema.default('job'),
     not_before: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time such as 09:00').optional()
       .describe('no sends before this time of day in the recipient\'s zone'),

@@ -31,9 +31,9 @@ export const DEFAULT_ARRIVAL_MARGIN_MS = 40;
  * A send may be granted this long before its slot frees: the ledger's in-flight write then happens
  * while it waits, so the slot turns over every window instead of every window plus the write
  * (bench/sender-pacing), and the in-flight rows of that time share one transaction with the
- * settlements meanwhile (land.ts): at 80/s, one write per ~100 ms instead of two per message.
+ * settlements meanwhile (land.ts): at 80/s, one write per ~200 ms instead of two per message.
  */
-export const START_LEAD_MS = 100;
+export const START_LEAD_MS = 200;
 /** How often a process waiting for a sender's lease asks again. */
 const LEASE_POLL_MS = 1000;
 

@@ -41,13 +41,14 @@ export interface DispatchOptions {
 }
 
 /**
- * Sends in flight when the job does not say: half a second of the rate (16 to 1,000). Each send
- * holds its place across the in-flight write, the provider's answer (100-300 ms for Meta) and the
- * settlement, so a fixed window would cap the rate: 64 in flight at 200 ms is 320 msg/s at most.
- * It is also the most sends a crash can leave unknown.
+ * Sends in flight when the job does not say: one second of the rate (16 to 1,000). Each send holds
+ * its place from its grant (up to START_LEAD_MS before its slot) across the in-flight write, the
+ * provider's answer (100-300 ms for Meta) and the settlement (which waits up to 250 ms to share a
+ * write): 0.75 s at 300 ms, so half a second of the rate capped 1,000/s at ~650/s. It is also the
+ * most sends a crash can leave unknown.
  */
 export function defaultConcurrency(ratePerSecond: number): number {
-  return Math.min(1000, Math.max(16, Math.ceil(ratePerSecond / 2)));
+  return Math.min(1000, Math.max(16, Math.ceil(ratePerSecond)));
 }
 
 /** Exponential backoff with full jitter: 0.5 s, 1 s, 2 s … capped at 30 s. */

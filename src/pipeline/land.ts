@@ -56,7 +56,7 @@ const CHANGED = ['status', 'reason', 'error_code', 'error_detail', 'provider_mes
  * waits on it but the send's own permit (concurrency covers it), and a crash before it is written
  * leaves the row in flight, so unknown: the guarantee is the in-flight write's, not this one's.
  */
-const SETTLE_WITHIN_MS = 100;
+const SETTLE_WITHIN_MS = 250;
 
 const FINAL: ReadonlySet<SendStatus> = new Set(['planned', 'rejected', 'suppressed', 'duplicate', 'accepted', 'failed', 'deferred', 'unknown']);
 
