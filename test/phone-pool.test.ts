@@ -1,7 +1,6 @@
 /**
  * The worker-thread phone normalizer, as the built CLI runs it (tests run TypeScript sources,
- * where only the inline path exists): same answers as normalizePhone, in order, for every chunk,
- * whether the worker or the main thread (when the worker has a queue) parsed it.
+ * where only the inline path exists): same answers as normalizePhone, in order, for every chunk.
  */
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +17,7 @@ describe('phone normalizer on a worker thread (built code)', () => {
     const chunks = [
       ['090-1234-5678', '+81 90 1234 5679', null, 'garbage', '03-1234-5678', 819012345680],
       ['+1 201 555 0123', '', '+44 7911 123456', '０９０１２３４５６７８'],
-      // More chunks at once than the worker queues: the main thread parses some of them itself.
+      // Several chunks queued at once: each answer goes back to its own chunk.
       ...Array.from({ length: 6 }, (_, c) => Array.from({ length: 500 }, (_, i) => (i % 7 === 0 ? `03-${1000 + c}-${2000 + i}` : `090${10_000_000 + c * 1000 + i}`))),
     ];
     try {

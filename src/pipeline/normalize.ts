@@ -36,9 +36,8 @@ export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones:
   const seenRecipients = new IntegerSet();
   const seenUserIds = new StringHashSet();
   let ordinal = 0;
-  // Chunks ahead: their phones are parsed (on a worker thread) while this one is processed. Each
-  // holds another 2,048 rows alive (old-generation memory, bench/memory.ts).
-  const lookahead = phones.ahead;
+  // Chunks ahead: their phones are parsed (on a worker thread) while this one is processed. Two keep
+  // the worker busy; each more holds another 2,048 rows alive (old-generation memory, bench/memory.ts).
   const source = chunks[Symbol.asyncIterator]();
   const ahead: { rows: Row[]; parsed: Promise<PhoneResult[]> }[] = [];
   const readAhead = async () => {
@@ -52,7 +51,7 @@ export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones:
     return true;
   };
   try {
-    while (ahead.length < lookahead && (await readAhead()));
+    while (ahead.length < LOOKAHEAD && (await readAhead()));
     while (ahead.length > 0) {
       const { rows, parsed } = ahead.shift()!;
       const results = await parsed;
@@ -112,3 +111,6 @@ export async function* normalize(job: Job, chunks: AsyncIterable<Row[]>, phones:
     await source.return?.();
   }
 }
+
+/** Chunks whose phones are parsed ahead of the one being processed. */
+const LOOKAHEAD = 2;

@@ -13,8 +13,6 @@ import { unpackResults } from './phone.packed.js';
 import type { PhoneReply, PhoneRequest } from './phone.worker.js';
 
 export interface PhoneNormalizer {
-  /** How many chunks the caller keeps in flight, so that the parse never waits for the next one. */
-  readonly ahead: number;
   normalize(values: readonly unknown[], region: string): Promise<PhoneResult[]>;
   close(): Promise<void>;
 }
@@ -25,18 +23,11 @@ const WORKER_FILE = new URL('./phone.worker.js', import.meta.url);
  * The worker holds libphonenumber's metadata and one chunk at a time (a few MB live). Without
  * limits V8 gave it the main thread's heap sizing, ~40 MB of RSS; with these it takes ~25 MB.
  * A larger young generation would scavenge less (a fifth of the worker's time) but costs ~7 MB of
- * RSS per doubling, and the 2M-row dry run has none to spare (bench/memory.ts).
+ * RSS per doubling, and the 2M-row dry run has none to spare (bench/memory.ts). For the same
+ * reason one worker: a second cost ~23 MB, and letting the main thread parse a chunk whenever two
+ * were queued at the worker was no faster on the shared 2-core machine (bench/segment-throughput.ts).
  */
 const WORKER_HEAP = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
-
-/**
- * Chunks the caller keeps in flight. When two of them are still queued at the worker, the main
- * thread is ahead of it and parses the next chunk itself rather than wait: on two cores, one
- * worker and the main thread then share the parse by how busy each is, where a second worker
- * would cost ~23 MB of RSS (bench/segment-throughput.ts, bench/memory.ts).
- */
-const AHEAD = 3;
-const QUEUED_AT_WORKER = 2;
 
 export function createPhoneNormalizer(): PhoneNormalizer {
   const compiled = WORKER_FILE.protocol === 'file:' && existsSync(fileURLToPath(WORKER_FILE));
@@ -56,10 +47,8 @@ export function createPhoneNormalizer(): PhoneNormalizer {
     waiting.clear();
   });
   return {
-    ahead: AHEAD,
     normalize(values, region) {
       if (failure) return Promise.reject(failure);
-      if (waiting.size >= QUEUED_AT_WORKER) return Promise.resolve(values.map((v) => normalizePhone(v, region)));
       const id = next++;
       const request: PhoneRequest = { id, region, values: values.map((v) => (v === null || v === undefined ? null : String(v))) };
       return new Promise((resolve, reject) => {
@@ -75,7 +64,6 @@ export function createPhoneNormalizer(): PhoneNormalizer {
 
 function inline(): PhoneNormalizer {
   return {
-    ahead: 1,
     normalize: async (values, region) => values.map((v) => normalizePhone(v, region)),
     close: async () => undefined,
   };
