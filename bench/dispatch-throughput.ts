@@ -33,8 +33,8 @@ import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import type { LoadedJob } from '../src/config/load.js';
 import { MetaConfigSchema } from '../src/config/runtime.schema.js';
-import { SlidingWindowLimiter, type RateLimiter } from '../src/dispatch/limiter.js';
-import { SenderRegistry, type RunPacing } from '../src/dispatch/senders.js';
+import { SlidingWindowLimiter } from '../src/dispatch/limiter.js';
+import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { runJob } from '../src/pipeline/run-job.js';
 import { MetaProvider } from '../src/providers/meta/meta.provider.js';
@@ -42,7 +42,7 @@ import { metaRequestBody } from '../src/providers/meta/meta.payload.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
-import { BENCH_PG_URL, benchJob, isMain, median, printTable, removeDir, result, SEGMENT_TABLE, tempDir, withFreshPostgres, writeResults, type BenchResult } from './lib.js';
+import { BENCH_PG_URL, benchJob, FixedSenderRegistry, isMain, median, printTable, removeDir, result, SEGMENT_TABLE, tempDir, withFreshPostgres, writeResults, type BenchResult } from './lib.js';
 
 const TARGET_MSG_PER_S = 5000;
 const TARGET_RATIO = 0.5;
@@ -176,16 +176,6 @@ class TimedProvider implements Provider {
   }
   close(): Promise<void> {
     return this.inner.close();
-  }
-}
-
-/** Hands every (provider, sender) the same limiter: here a very high-rate one, so it never binds. */
-class FixedSenderRegistry extends SenderRegistry {
-  constructor(private readonly limiter: RateLimiter) {
-    super();
-  }
-  override open(): Promise<RunPacing> {
-    return Promise.resolve({ limiter: this.limiter, pairs: { reserve: () => Promise.resolve(0) }, cap: { rate: this.limiter.ratePerSecond, source: 'bench' }, lost: new AbortController().signal, close: () => Promise.resolve() });
   }
 }
 

@@ -11,6 +11,8 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { LoadedJob } from '../src/config/load.js';
 import { JobSchema } from '../src/config/job.schema.js';
+import type { RateLimiter } from '../src/dispatch/limiter.js';
+import { SenderRegistry, type RunPacing } from '../src/dispatch/senders.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
 import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
@@ -211,4 +213,14 @@ export function duckdbPackageVersion(): string {
 export function isMain(moduleUrl: string): boolean {
   const script = process.argv[1];
   return script !== undefined && pathToFileURL(resolve(script)).href === moduleUrl;
+}
+
+/** Hands every (provider, sender) the same limiter: here a very high-rate one, so it never binds. */
+export class FixedSenderRegistry extends SenderRegistry {
+  constructor(private readonly limiter: RateLimiter) {
+    super();
+  }
+  override open(): Promise<RunPacing> {
+    return Promise.resolve({ limiter: this.limiter, pairs: { reserve: () => Promise.resolve(0) }, cap: { rate: this.limiter.ratePerSecond, source: 'bench' }, lost: new AbortController().signal, close: () => Promise.resolve() });
+  }
 }

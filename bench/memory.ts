@@ -7,26 +7,41 @@
  * tuning, the DuckDB defaults); the child samples `process.memoryUsage().rss` every
  * 50 ms while runJob runs and reports that peak, `process.resourceUsage().maxRSS` (the whole
  * child, wh.close() included), duration and rows/s.
- * Run alone: `npm run build && node dist/bench/memory.js [rows] [runs]`.
+ * A real send (`--send`, and one run in `npm run bench`): the same segment sent, not planned —
+ * every sendable row written in flight, handed to a provider that accepts it after 2 ms, and settled
+ * — with the limiter out of the way (100,000/s, as bench/dispatch-throughput does), so 2M rows take
+ * minutes instead of the 33 minutes they would at 1,000/s; memory is per row, not per second.
+ * Run alone: `npm run build && node dist/bench/memory.js [rows] [runs] [--send]`.
  */
 import { spawn } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SlidingWindowLimiter } from '../src/dispatch/limiter.js';
 import { SenderRegistry } from '../src/dispatch/senders.js';
+import type { OutboundMessage, SendOutcome } from '../src/providers/provider.js';
 import { silentLogger } from '../src/log.js';
 import { runJob } from '../src/pipeline/run-job.js';
 import { tuneHeapForStreaming } from '../src/util/heap-tuning.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
-import { benchJob, createSegmentDb, isMain, median, printTable, removeDir, result, StubProvider, tempDir, writeResults, type BenchResult } from './lib.js';
+import { benchJob, createSegmentDb, FixedSenderRegistry, isMain, median, printTable, removeDir, result, StubProvider, tempDir, writeResults, type BenchResult } from './lib.js';
 
 const TARGET_MB = 300;
 const MB = 1024 * 1024;
+
+/** Accepts each message 2 ms after it is sent: sends overlap as they do against a provider. */
+class SlowStubProvider extends StubProvider {
+  override async send(message: OutboundMessage): Promise<SendOutcome> {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    return super.send(message);
+  }
+}
 
 interface ChildReport {
   rows: number;
   ms: number;
   planned: number;
+  accepted: number;
   status: string;
   /** Before runJob: node, the modules and the open DuckDB. */
   idleRssMb: number;
@@ -37,7 +52,7 @@ interface ChildReport {
   maxRssMb: number;
 }
 
-async function child(path: string, rows: number): Promise<ChildReport> {
+async function child(path: string, rows: number, send: boolean): Promise<ChildReport> {
   tuneHeapForStreaming(); // as the CLI's main() does
   const wh = await DuckDbWarehouse.open(path);
   const idleRss = process.memoryUsage().rss;
@@ -50,23 +65,23 @@ async function child(path: string, rows: number): Promise<ChildReport> {
   };
   const timer = setInterval(sample, 50);
   const start = performance.now();
-  const summary = await runJob({
-    loaded: benchJob('bench_memory'), wh, provider: new StubProvider(), senders: new SenderRegistry(), logger: silentLogger, dryRun: true,
-  });
+  const summary = await runJob(send
+    ? { loaded: benchJob('bench_memory'), wh, provider: new SlowStubProvider(), senders: new FixedSenderRegistry(new SlidingWindowLimiter(100_000)), logger: silentLogger }
+    : { loaded: benchJob('bench_memory'), wh, provider: new StubProvider(), senders: new SenderRegistry(), logger: silentLogger, dryRun: true });
   const ms = performance.now() - start;
   sample();
   clearInterval(timer);
   await wh.close();
   return {
-    rows, ms, planned: summary.counts.planned, status: summary.status,
+    rows, ms, planned: summary.counts.planned, accepted: summary.counts.accepted, status: summary.status,
     idleRssMb: idleRss / MB, peakRunRssMb: peakRss / MB, peakHeapUsedMb: peakHeap / MB,
     maxRssMb: process.resourceUsage().maxRSS / 1024, // maxRSS is in KiB
   };
 }
 
-function runChild(path: string, rows: number): Promise<ChildReport> {
+function runChild(path: string, rows: number, send: boolean): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', path, String(rows)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', path, String(rows), send ? 'send' : 'dry'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     proc.on('error', reject);
@@ -77,7 +92,7 @@ function runChild(path: string, rows: number): Promise<ChildReport> {
   });
 }
 
-export async function benchMemory(rows = 2_000_000, runs = 2): Promise<BenchResult> {
+export async function benchMemory(rows = 2_000_000, runs = 2, send = false): Promise<BenchResult> {
   const dir = tempDir();
   try {
     const template = await createSegmentDb(dir, rows, 'template.duckdb');
@@ -85,16 +100,16 @@ export async function benchMemory(rows = 2_000_000, runs = 2): Promise<BenchResu
     for (let i = 0; i < runs; i++) {
       const path = join(dir, `run${i + 1}.duckdb`);
       copyFileSync(template, path);
-      const r = await runChild(path, rows);
-      if (r.status !== 'succeeded') throw new Error(`dry run ended ${r.status}`);
+      const r = await runChild(path, rows, send);
+      if (r.status !== 'succeeded') throw new Error(`${send ? 'send' : 'dry run'} ended ${r.status}`);
       reports.push(r);
-      console.error(`  run ${i + 1}/${runs}: ${Math.round(r.ms)} ms, ${r.planned} planned; RSS idle ${r.idleRssMb.toFixed(0)} MB, ` +
+      console.error(`  run ${i + 1}/${runs}: ${Math.round(r.ms)} ms, ${send ? `${r.accepted} accepted` : `${r.planned} planned`}; RSS idle ${r.idleRssMb.toFixed(0)} MB, ` +
         `peak sampled during run ${r.peakRunRssMb.toFixed(0)} MB, maxRSS ${r.maxRssMb.toFixed(0)} MB, peak heap ${r.peakHeapUsedMb.toFixed(0)} MB`);
       removeDir(path);
     }
     const pick = (f: (r: ChildReport) => number) => median(reports.map(f));
     return result({
-      name: `peak RSS, dry run of ${rows.toLocaleString('en-US')}-row segment`,
+      name: `peak RSS, ${send ? 'real send' : 'dry run'} of ${rows.toLocaleString('en-US')}-row segment`,
       unit: 'MB',
       target: { op: '<=', value: TARGET_MB },
       // The peak is maxRSS: 50 ms samples can miss a spike, and it covers wh.close() (DuckDB's checkpoint).
@@ -107,6 +122,7 @@ export async function benchMemory(rows = 2_000_000, runs = 2): Promise<BenchResu
         duration_ms_median: Math.round(pick((r) => r.ms)),
         rows_per_s_median: Math.round(pick((r) => rows / (r.ms / 1000))),
         planned: reports[0]?.planned,
+        accepted: reports[0]?.accepted,
       },
     });
   } finally {
@@ -117,11 +133,11 @@ export async function benchMemory(rows = 2_000_000, runs = 2): Promise<BenchResu
 if (isMain(import.meta.url)) {
   const args = process.argv.slice(2);
   if (args[0] === '--child') {
-    const report = await child(args[1]!, Number(args[2]));
+    const report = await child(args[1]!, Number(args[2]), args[3] === 'send');
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } else {
-    const [rows, runs] = args.map(Number);
-    const r = await benchMemory(rows || undefined, runs || undefined);
+    const [rows, runs] = args.filter((a) => !a.startsWith('--')).map(Number);
+    const r = await benchMemory(rows || undefined, runs || undefined, args.includes('--send'));
     printTable([r]);
     writeResults([r]);
   }

@@ -54,6 +54,8 @@ await step('time to first send', () => benchFirstSend(quick ? 200_000 : 1_000_00
 await step('time to first send from the CLI', async () => (await import('./cli-first-send.js')).benchCliFirstSend(quick ? 200_000 : 1_000_000, quick ? 2 : 5, !quick));
 // Three runs for a median: each takes ~40 s on the 2-core bench machine.
 await step('peak RSS of a dry run (child processes)', () => benchMemory(quick ? 200_000 : 2_000_000, quick ? 1 : 3));
+// Issue 14: a real send of the same segment (every row in flight, accepted, settled; limiter out of the way): ~6 minutes for 2M rows.
+await step('peak RSS of a real send (child process)', () => benchMemory(quick ? 200_000 : 2_000_000, 1, true));
 // `herald report`'s queries (run_funnel, reasons) over one run of 1,000,000 sends with 2.3M events,
 // built by SQL in DuckDB, then in a fresh PostgreSQL database (BENCH_PG_URL, as below): ~3 minutes,
 // half of it building the PostgreSQL data.
