@@ -58,7 +58,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const senders = createSenders(process.env, logger);
+  const senders = await createSenders(process.env, logger);
   const progress = progressPrinter(ctx.loaded.job.name, process.stderr, limit);
   try {
     const summary = await runJob({

@@ -37,7 +37,7 @@ export async function serveCommand(positionals: string[], flags: Record<string, 
   const stop = new AbortController();
   const events = eventSink(() => wh);
   const catalog = new JobCatalog(jobsDir);
-  const senders = createSenders(process.env, logger);
+  const senders = await createSenders(process.env, logger);
   const service = new RunService({ config: loaded, wh, catalog, senders, events: events.land, logger, stop: stop.signal });
   if (!loaded.config.server.api_token) logger.warn('HERALD_API_TOKEN is not set: the run API (POST /runs) answers 401 until it is');
   let handle;

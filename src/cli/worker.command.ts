@@ -30,7 +30,7 @@ export async function workerCommand(positionals: string[], flags: Record<string,
   }
   const stop = new AbortController();
   const events = eventSink(() => wh);
-  const senders = createSenders(process.env, logger);
+  const senders = await createSenders(process.env, logger);
   const worker = new PartWorker({ wh, jobs: new JobCatalog(jobsDir), providerFor: configuredProviders(loaded, events.land), senders, logger, stop: stop.signal, leaseMs,
     ...(maxParts ? { maxParts } : {}) });
   worker.start();

@@ -8,7 +8,7 @@
  * A row outside the hours is deferred, never sent late.
  */
 import { getCountry } from 'countries-and-timezones';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max/es6'; // the build phone.normalize loads: one copy of the library
 import { bsuidCountry } from '../util/bsuid.js';
 import { isTimeZone } from '../util/time-zone.js';
 

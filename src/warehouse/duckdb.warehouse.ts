@@ -3,15 +3,19 @@
  * read-all helpers keep every chunk); writes go through the Appender into a staging table and
  * are merged with one statement (INSERT … VALUES is ~25× slower).
  */
-import {
-  BOOLEAN, DOUBLE, DuckDBInstance, JSDuckDBValueConverter, DuckDBTimestampTZValue, LIST, TIMESTAMPTZ, VARCHAR, listValue,
-  type DuckDBAppender, type DuckDBConnection, type DuckDBDataChunk, type DuckDBType, type DuckDBValue,
-} from '@duckdb/node-api';
+import { createRequire } from 'node:module';
+import type * as DuckDB from '@duckdb/node-api';
+import type { DuckDBAppender, DuckDBConnection, DuckDBDataChunk, DuckDBInstance as Instance, DuckDBTimestampTZValue as TimestampTZValue, DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import { WarehouseError, errorMessage } from '../errors.js';
 import { MemoryPhases, sizeInBytes } from './duckdb.memory.js';
 import { migrationStatements, recordSchemaVersion, schemaVersion, storedSchemaVersion, stripTrailingSemicolon } from './migrate.js';
 import type { ColumnSpec, TableSpec } from './tables.js';
 import { lastPerKey, mismatch, type HeldLock, type LockOptions, type Row, type RowStream, type SqlValue, type Warehouse, type WriteOp } from './warehouse.js';
+
+// Through require: for named ESM imports of a CommonJS package, Node lexes every file it
+// re-exports, ~180 ms of each CLI start (issue 14); the module itself is the same.
+const { BOOLEAN, DOUBLE, DuckDBInstance, JSDuckDBValueConverter, DuckDBTimestampTZValue, LIST, TIMESTAMPTZ, VARCHAR, listValue } =
+  createRequire(import.meta.url)('@duckdb/node-api') as typeof DuckDB;
 
 const DEFAULT_MEMORY_LIMIT = '128MB';
 /** DuckDB's limit while only rows flow (duckdb.memory.ts); at 16MB ledger commits failed. */
@@ -26,7 +30,7 @@ export class DuckDbWarehouse implements Warehouse {
   private readonly memory: MemoryPhases;
 
   private constructor(
-    private readonly instance: DuckDBInstance,
+    private readonly instance: Instance,
     private readonly writer: DuckDBConnection,
     /** Where memory_limit changes run: beside the writer, so a ledger write never waits for one. */
     private readonly control: DuckDBConnection,
@@ -47,7 +51,7 @@ export class DuckDbWarehouse implements Warehouse {
     // Freed memory goes back to the OS on time, not only when the allocator is next busy.
     const config = { memory_limit: DEFAULT_MEMORY_LIMIT, allocator_background_threads: 'true', ...duckdbSettings };
     const limits = { query: config.memory_limit, streaming: streaming.trim().toLowerCase() === 'off' ? null : streamingLimit(config.memory_limit, streaming) };
-    let instance: DuckDBInstance;
+    let instance: Instance;
     try {
       instance = await DuckDBInstance.create(path, config);
     } catch (err) {
@@ -349,9 +353,9 @@ function quoteIdentifier(name: string): string {
 /** A batch's rows mostly share their timestamps (created_at): one DuckDB value per distinct instant. */
 class TimestampCache {
   private ms = NaN;
-  private value: DuckDBTimestampTZValue | null = null;
+  private value: TimestampTZValue | null = null;
 
-  get(value: Date | string): DuckDBTimestampTZValue {
+  get(value: Date | string): TimestampTZValue {
     const ms = (value instanceof Date ? value : new Date(value)).getTime();
     if (ms !== this.ms || !this.value) [this.ms, this.value] = [ms, timestampTz(ms)];
     return this.value;
@@ -392,7 +396,7 @@ function appendValue(appender: DuckDBAppender, column: ColumnSpec, value: unknow
   }
 }
 
-function timestampTz(value: Date | string | number): DuckDBTimestampTZValue {
+function timestampTz(value: Date | string | number): TimestampTZValue {
   const ms = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : new Date(value).getTime();
   return new DuckDBTimestampTZValue(BigInt(ms) * 1000n);
 }
