@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
+import { SENDS } from '../src/warehouse/tables.js';
 import type { RowStream } from '../src/warehouse/warehouse.js';
 
 // Fails with "Out of Memory" at 32MB and finishes at 128MB (DuckDB 1.5, measured): a stand-in for
@@ -114,5 +115,25 @@ describe('DuckDB memory phases', () => {
   it('names the setting when the streaming limit is not a size', async () => {
     await expect(DuckDbWarehouse.open(join(dir, 'bad.duckdb'), { streaming_memory_limit: 'lots' })).rejects.toThrow(ConfigError);
     await expect(DuckDbWarehouse.open(join(dir, 'bad.duckdb'), { streaming_memory_limit: 'lots' })).rejects.toThrow(/streaming_memory_limit/);
+  });
+  it('writes under the full limit while rows flow: a checkpoint its commit makes does not run out of memory', async () => {
+    // Every commit checkpoints (threshold 1 byte), on a ledger of 300,000 sends, at a 4MB streaming
+    // limit: the checkpoint needs more than that. A failed checkpoint invalidates the database.
+    const ledger = await DuckDbWarehouse.open(join(dir, 'ledger.duckdb'), { memory_limit: '128MB', streaming_memory_limit: '4MB', checkpoint_threshold: '1B' });
+    try {
+      await ledger.query(`INSERT INTO herald.sends (send_id, run_id, job, row_key, idempotency_key, provider, status, attempts, created_at, recipient)
+        SELECT 's' || i, 'r1', 'j', 'k' || i, 'i' || i, 'meta', 'in_flight', 1, TIMESTAMPTZ '2026-12-01 00:00:00+00' + to_seconds(i), '+8190' || (10000000 + i)
+        FROM range(300000) t(i)`);
+      const streaming = await ledger.stream('SELECT k FROM range(100000) t(k)', []);
+      const rows = streaming.chunks[Symbol.asyncIterator]();
+      await rows.next();
+      await vi.waitFor(async () => expect(await ledger.memoryLimit()).toMatch(/^3\.\d MiB$/)); // rows flow: the streaming limit
+      const settled = Array.from({ length: 2000 }, (_, i) => ({ send_id: `s${i * 150}`, created_at: new Date(Date.UTC(2026, 11, 1) + i * 150_000), status: 'accepted' }));
+      await ledger.update(SENDS, settled, ['status'], { recentOn: 'created_at' });
+      await streaming.close();
+      expect(await ledger.query("SELECT count(*)::INTEGER AS n FROM herald.sends WHERE status = 'accepted'")).toEqual([{ n: 2000 }]);
+    } finally {
+      await ledger.close();
+    }
   });
 });

@@ -155,14 +155,22 @@ export class DuckDbWarehouse implements Warehouse {
     const statements = ops.filter((op) => op.rows.length > 0);
     if (statements.length === 0) return Promise.resolve();
     return this.serial(async () => {
-      // A plain insert appends straight to the table: no transaction needed for one.
-      if (statements.length === 1 && 'insert' in statements[0]! && !statements[0].ignoreDuplicates) {
-        await this.append(`herald.${statements[0].insert.name}`, statements[0].insert.columns, statements[0].rows);
-        return;
+      // Under the full memory limit: a commit checkpoints once the WAL passes checkpoint_threshold,
+      // and at the streaming limit (32MB) a checkpoint ran out of memory in a 2M-row real send;
+      // DuckDB invalidates the database when a checkpoint fails, so the run died (issue 14).
+      const phase = await this.memory.starting();
+      try {
+        // A plain insert appends straight to the table: no transaction needed for one.
+        if (statements.length === 1 && 'insert' in statements[0]! && !statements[0].ignoreDuplicates) {
+          await this.append(`herald.${statements[0].insert.name}`, statements[0].insert.columns, statements[0].rows);
+          return;
+        }
+        await this.inTransaction(async () => {
+          for (const op of statements) await ('insert' in op ? this.insertRows(op) : this.updateRows(op));
+        });
+      } finally {
+        phase.close();
       }
-      await this.inTransaction(async () => {
-        for (const op of statements) await ('insert' in op ? this.insertRows(op) : this.updateRows(op));
-      });
     });
   }
 
