@@ -154,7 +154,7 @@ describe.runIf(realServer)('scale-out on PostgreSQL', () => {
     const a = new PartWorker({ wh: doomedWh, jobs: only(loaded), providerFor: () => doomed, senders: new SenderRegistry(), logger: silentLogger, stop: stopA.signal, ...FAST });
     a.start();
     await until('the doomed worker to have sends out on all its parts', () => hung.length >= 8);
-    // Its answered sends are settled (settlements wait up to 250 ms to share a write): they stay accepted.
+    // Its answered sends are settled (settlements wait up to 200 ms to share a write): they stay accepted.
     await until('the doomed worker\'s 10 answered sends to have landed', async () =>
       (await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM herald.sends WHERE run_id = $1 AND status = 'accepted'", [run_id]))[0]!.n === 10);
 

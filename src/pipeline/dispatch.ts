@@ -42,9 +42,9 @@ export interface DispatchOptions {
 
 /**
  * Sends in flight when the job does not say: one second of the rate (16 to 1,000). Each send holds
- * its place from its grant (up to START_LEAD_MS before its slot) across the in-flight write, the
- * provider's answer (100-300 ms for Meta) and the settlement (which waits up to 250 ms to share a
- * write): 0.75 s at 300 ms, so half a second of the rate capped 1,000/s at ~650/s. It is also the
+ * its place from its grant (up to batchWindowMs before its slot) across the in-flight write, the
+ * provider's answer (100-300 ms for Meta) and the settlement (which waits as long to share a
+ * write): up to 0.7 s at 300 ms, so half a second of the rate could cap the rate. It is also the
  * most sends a crash can leave unknown.
  */
 export function defaultConcurrency(ratePerSecond: number): number {

@@ -51,12 +51,13 @@ export interface Tally {
 const CHANGED = ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'attempts', 'sent_at', 'recipient', 'variables', 'not_before'] as const;
 
 /**
- * How long a settlement (or a row set back to pending) may wait for the write that carries it: the
- * answers of this time and the in-flight rows of the next sends share one transaction. Nothing
- * waits on it but the send's own permit (concurrency covers it), and a crash before it is written
- * leaves the row in flight, so unknown: the guarantee is the in-flight write's, not this one's.
+ * How long a settlement (or a row set back to pending) may wait for the write that carries it,
+ * until the run's pacing says (settleWithin: batchWindowMs of its rate): the answers of this time
+ * and the in-flight rows of the next sends share one transaction. Nothing waits on it but the
+ * send's own permit (concurrency covers it), and a crash before it is written leaves the row in
+ * flight, so unknown: the guarantee is the in-flight write's, not this one's.
  */
-const SETTLE_WITHIN_MS = 250;
+const SETTLE_WITHIN_MS = 15;
 
 const FINAL: ReadonlySet<SendStatus> = new Set(['planned', 'rejected', 'suppressed', 'duplicate', 'accepted', 'failed', 'deferred', 'unknown']);
 
@@ -70,10 +71,16 @@ export class Ledger {
   private readonly commit: GroupCommit<Write>;
   private readonly tally: Tally = { rows: 0, byStatus: {} };
   private readonly retryFailedAfterMs: number;
+  private settleWithinMs = SETTLE_WITHIN_MS;
 
   constructor(wh: Warehouse, job: Job, private readonly now: () => Date, private readonly onProgress?: (t: Tally) => void) {
     this.retryFailedAfterMs = durationMs(job.delivery.retry_failed_after);
     this.commit = new GroupCommit((writes) => wh.write(ledgerOps(writes)), () => (wh.kind === 'postgres' ? 2 : 1));
+  }
+
+  /** How long settlements may wait to share a write (the run's batch window, from its rate). */
+  settleWithin(ms: number): void {
+    this.settleWithinMs = Math.max(0, ms);
   }
 
   /** Rows whose fate was decided without a call: new ones inserted, resumed ones updated. */
@@ -117,7 +124,7 @@ export class Ledger {
   /** Not sent, and to be sent: waiting for a retry, or the run stopped before the row's request. */
   pending(s: Sendable, reason: string, detail: string, errorCode: string | null = null): Promise<void> {
     withVerdict(s.record, { status: 'pending', reason, detail, errorCode });
-    return this.put(s, SETTLE_WITHIN_MS);
+    return this.put(s, this.settleWithinMs);
   }
 
   idle(): Promise<void> {
@@ -126,7 +133,7 @@ export class Ledger {
 
   private settle(s: Sendable, verdict: Verdict, extra: Partial<SendRecord> = {}, suppression?: Row): Promise<void> {
     Object.assign(withVerdict(s.record, verdict), extra);
-    return this.put(s, SETTLE_WITHIN_MS, suppression);
+    return this.put(s, this.settleWithinMs, suppression);
   }
 
   /** Writes the row as it now is, durable within `withinMs`: inserted the first time, updated after. */

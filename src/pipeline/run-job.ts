@@ -8,7 +8,7 @@
 import type { Job } from '../config/job.schema.js';
 import type { LoadedJob } from '../config/load.js';
 import { ConfigError, HeraldError, RunAbortedError, WarehouseError, errorMessage } from '../errors.js';
-import { jobRateProblem, LeaseNotTaken, type SenderRegistry } from '../dispatch/senders.js';
+import { batchWindowMs, jobRateProblem, LeaseNotTaken, type SenderRegistry } from '../dispatch/senders.js';
 import type { Logger } from '../log.js';
 import type { Provider } from '../providers/provider.js';
 import { keepPart, partOf, type RunPart } from '../runs/parts.js';
@@ -184,6 +184,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
       // A job's rate is the run's: its parts, wherever they run, share it evenly.
       const jobRate = job.delivery.rate_per_second === undefined ? undefined : job.delivery.rate_per_second / (o.part?.of ?? 1);
       const pacing = await o.senders.open({ provider, sender: job.message.sender, jobRate, wh: o.wh, stop });
+      ledger.settleWithin(batchWindowMs(pacing.limiter.ratePerSecond));
       // A template paused, disabled or re-categorised while the run sends stops it (webhooks land in herald.events).
       const watch = job.message.template && !dryRun
         ? watchTemplate({ wh: o.wh, provider: o.provider.name, template: job.message.template, category, since: watchSince, everyMs: templateWatchMs(), logger: o.logger })
