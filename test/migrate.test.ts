@@ -21,14 +21,14 @@ const STORES = [
     name: 'DuckDB', dialect: 'duckdb' as const,
     async make() {
       const dir = mkdtempSync(join(tmpdir(), 'herald-migrate-'));
-      return { open: (): Promise<Warehouse> => DuckDbWarehouse.open(join(dir, 'w.duckdb')), url: '', cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+      return { open: (): Promise<Warehouse> => DuckDbWarehouse.open(join(dir, 'w.duckdb')), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
     },
   },
   {
     name: 'PostgreSQL', dialect: 'postgres' as const,
     async make() {
       const db = await freshPgUrl();
-      return { open: (): Promise<Warehouse> => PostgresWarehouse.open(db.url), url: db.url, cleanup: db.cleanup };
+      return { open: (): Promise<Warehouse> => PostgresWarehouse.open(db.url), cleanup: db.cleanup };
     },
   },
 ];
@@ -54,17 +54,26 @@ describe.each(STORES)('schema migrations ($name)', (store) => {
       await wh.close();
     }
   });
+});
 
-  // A second session needs a real server (PGlite has one session).
-  it.runIf(store.dialect === 'postgres' && inject('pgKind') === 'server')('at the current schema, a start takes no lock: it opens beside an open transaction and a migration in progress', async () => {
+// A second session needs a real server (PGlite, the laptop fallback, has one session).
+describe.runIf(inject('pgKind') === 'server')('schema migrations on a PostgreSQL server', () => {
+  let db: Awaited<ReturnType<typeof freshPgUrl>>;
+  beforeAll(async () => {
+    db = await freshPgUrl();
+    await (await PostgresWarehouse.open(db.url)).close(); // migrated: the store is at this herald's schema
+  });
+  afterAll(async () => db?.cleanup());
+
+  it('at the current schema, a start takes no lock: it opens beside an open transaction and a migration in progress', async () => {
     // Another process: a transaction reading herald.sends, and the migration lock held.
-    const other = new pg.Client({ connectionString: s.url });
+    const other = new pg.Client({ connectionString: db.url });
     await other.connect();
     try {
       await other.query('BEGIN');
       await other.query('SELECT count(*) FROM herald.sends');
       await other.query('SELECT pg_advisory_xact_lock(7315004201)');
-      const wh = await s.open(); // waited for both before: ALTER TABLE wants an exclusive lock
+      const wh = await PostgresWarehouse.open(db.url); // waited for both before: ALTER TABLE wants an exclusive lock
       await wh.close();
     } finally {
       await other.query('ROLLBACK');
