@@ -166,6 +166,21 @@ describe.each(ENGINES)('the ledger on $name', (engine) => {
     expect(next.calls.map((c) => c.recipient)).toEqual([phone(1)]);
   });
 
+  it('a run resumed by its key never sends again its own rows left in flight: they are unknown', async () => {
+    const loaded = freshJob(3, { concurrency: 1 });
+    const first = await run(loaded, new ScriptedProvider(accepted), { runKey: 'lost-answer' });
+    // The run stopped (aborted) after k0's request went out and before its answer was written (the
+    // warehouse went away), with k1 never sent.
+    await wh.query("UPDATE herald.sends SET status = 'in_flight', provider_message_id = NULL WHERE run_id = $1 AND row_key = 'k0'", [first.run_id]);
+    await wh.query("UPDATE herald.sends SET status = 'pending' WHERE run_id = $1 AND row_key = 'k1'", [first.run_id]);
+    await wh.query("UPDATE herald.runs SET status = 'aborted' WHERE run_id = $1", [first.run_id]);
+    const resumed = new ScriptedProvider(accepted);
+    const again = await run(loaded, resumed, { runKey: 'lost-answer' });
+    expect(again.run_id).toBe(first.run_id);
+    expect(resumed.calls.map((c) => c.recipient)).toEqual([phone(1)]);
+    expect(await fates(first.run_id)).toEqual(['k0 unknown/outcome_unknown', 'k1 accepted/', 'k2 accepted/']);
+  });
+
   it('a part of a run settles only its own recipients\' unknowns', async () => {
     const loaded = freshJob(3, { concurrency: 1 });
     const first = await run(loaded, new ScriptedProvider(() => ({ kind: 'unknown', detail: 'UND_ERR_HEADERS_TIMEOUT after the request was written' })));

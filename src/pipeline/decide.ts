@@ -43,8 +43,11 @@ export interface Decided {
   sendable: Sendable[];
 }
 
-/** Statuses of this run's own rows that a resumed run picks up again. */
-const OPEN = new Set(['pending', 'in_flight']);
+/**
+ * Statuses of this run's own rows that a resumed run picks up again. Never `in_flight`: its
+ * request may have gone out (runJob makes such rows unknown before deciding).
+ */
+const OPEN = new Set(['pending']);
 
 export async function* decide(drafts: AsyncIterable<Draft[]>, o: DecideOptions): AsyncGenerator<Decided> {
   const prior = await loadPriorSends(o.wh, o.job.name, o.runId, dedupeSince(o.job.delivery.dedupe, o.now()), o.now());

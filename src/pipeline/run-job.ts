@@ -147,6 +147,12 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
       await segment.close();
       return summarize(run, await countSends(o.wh, run.run_id), { resumed: false, alreadyFinished: true }, job.delivery.max_failure_ratio);
     }
+    // Resumed by its key after it stopped (aborted, failed): its rows still in flight had their
+    // request go out, or not, and their answer never landed (the warehouse went away before the
+    // settlement was written). They are unknown, as after a crash, never sent again blindly:
+    // chaos (PostgreSQL restarted under a run) messaged 21 people twice when the resumed run took
+    // them up as pending. A part's own rows were recovered above.
+    if (resumed && !o.part) await recoverInterrupted(o.wh, [run.run_id]);
     o.logger.info({ run_id: run.run_id, run_key: run.run_key, job: job.name, dry_run: dryRun, resumed }, resumed ? 'resuming run' : 'run started');
     o.onStarted?.({ run_id: run.run_id, run_key: run.run_key, resumed });
 
