@@ -28,12 +28,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
-import { metaRequestBody } from '../src/providers/meta/meta.payload.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
 import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { pacingStats } from './dispatch-throughput.js';
-import { isMain, median, printTable, removeDir, result, tempDir, withFreshDatabase, writeResults, type BenchResult } from './lib.js';
+import { BARE_META_HEADERS, bareMetaBodies, isMain, median, printTable, removeDir, result, tempDir, withFreshDatabase, writeResults, type BenchResult } from './lib.js';
 import { Standin, type LatencyModel } from './standin.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'herald.js');
@@ -244,19 +243,11 @@ async function bareRun(standin: Standin, cap: number, latency: LatencyModel, row
 /** In the bare child: `rows` POSTs of the bench template, request i started at i/cap s, each answer's JSON read. */
 async function bare(origin: string, cap: number, rows: number): Promise<void> {
   const pool = new Pool(origin, { connections: 1000, pipelining: 1 });
-  const template = metaRequestBody({
-    sendId: 'x', recipient: '+819010000000', sender: PHONE_NUMBER_ID, attempt: 1,
-    message: {
-      template: { name: 'welcome_back', language: 'ja' },
-      body: [{ kind: 'text', text: 'Haruto' }, { kind: 'text', text: '12,345' }, { kind: 'date_time', text: '2027年1月1日' }],
-      buttons: [{ index: 0, kind: 'url', text: 'c/000001' }],
-    },
-  });
+  const bodyOf = bareMetaBodies(PHONE_NUMBER_ID);
   const url = `${origin}/${GRAPH_VERSION}/${PHONE_NUMBER_ID}/messages`;
-  const headers = { accept: 'application/json', 'content-type': 'application/json', authorization: 'Bearer EAAbench' };
   const send = async (i: number) => {
-    const body = JSON.stringify({ ...template, to: `+8190${10000000 + i}`, biz_opaque_callback_data: `s${i.toString(36).padStart(42, '0')}` });
-    const res = await request(url, { method: 'POST', dispatcher: pool, headers, body });
+    const body = bodyOf(i);
+    const res = await request(url, { method: 'POST', dispatcher: pool, headers: BARE_META_HEADERS, body });
     await res.body.json();
   };
   const start = performance.now();

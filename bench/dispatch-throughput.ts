@@ -38,11 +38,10 @@ import { SenderRegistry } from '../src/dispatch/senders.js';
 import { silentLogger } from '../src/log.js';
 import { runJob } from '../src/pipeline/run-job.js';
 import { MetaProvider } from '../src/providers/meta/meta.provider.js';
-import { metaRequestBody } from '../src/providers/meta/meta.payload.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
-import { BENCH_PG_URL, benchJob, FixedSenderRegistry, isMain, median, printTable, removeDir, result, SEGMENT_TABLE, tempDir, withFreshPostgres, writeResults, type BenchResult } from './lib.js';
+import { BARE_META_HEADERS, bareMetaBodies, BENCH_PG_URL, benchJob, FixedSenderRegistry, isMain, median, printTable, removeDir, result, SEGMENT_TABLE, tempDir, withFreshPostgres, writeResults, type BenchResult } from './lib.js';
 
 const TARGET_MSG_PER_S = 5000;
 const TARGET_RATIO = 0.5;
@@ -231,22 +230,14 @@ export function pacingStats(unsorted: readonly number[], rate: number): Stats {
 /** The bare loop: `total` POSTs, `CONNECTIONS` in flight, each answer's JSON read. */
 async function bareLoop(server: LocalMetaServer, total: number): Promise<number> {
   const pool = new Pool(server.origin, { connections: CONNECTIONS, pipelining: 1 });
-  const template = metaRequestBody({
-    sendId: 'x', recipient: '+819010000000', sender: PHONE_NUMBER_ID, attempt: 1,
-    message: {
-      template: { name: 'welcome_back', language: 'ja' },
-      body: [{ kind: 'text', text: 'Haruto' }, { kind: 'text', text: '12,345' }, { kind: 'date_time', text: '2027年1月1日' }],
-      buttons: [{ index: 0, kind: 'url', text: 'c/000001' }],
-    },
-  });
+  const bodyOf = bareMetaBodies(PHONE_NUMBER_ID);
   const url = `${server.origin}${server.messagesPath}`;
-  const headers = { accept: 'application/json', 'content-type': 'application/json', authorization: 'Bearer EAAbench' };
   let next = 0;
   const worker = async () => {
     while (next < total) {
       const i = next++;
-      const body = JSON.stringify({ ...template, to: `+8190${10000000 + i}`, biz_opaque_callback_data: `s${i.toString(36).padStart(42, '0')}` });
-      const res = await request(url, { method: 'POST', dispatcher: pool, headers, body });
+      const body = bodyOf(i);
+      const res = await request(url, { method: 'POST', dispatcher: pool, headers: BARE_META_HEADERS, body });
       const json = (await res.body.json()) as { messages?: { id?: string }[] };
       if (res.statusCode !== 200 || !json.messages?.[0]?.id) throw new Error(`bare loop: HTTP ${res.statusCode}`);
     }

@@ -13,6 +13,7 @@ import type { LoadedJob } from '../src/config/load.js';
 import { JobSchema } from '../src/config/job.schema.js';
 import type { RateLimiter } from '../src/dispatch/limiter.js';
 import { SenderRegistry, type RunPacing } from '../src/dispatch/senders.js';
+import { metaRequestBody } from '../src/providers/meta/meta.payload.js';
 import type { OutboundMessage, Provider, SendOutcome } from '../src/providers/provider.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
 import { PostgresWarehouse } from '../src/warehouse/postgres.warehouse.js';
@@ -223,4 +224,23 @@ export class FixedSenderRegistry extends SenderRegistry {
   override open(): Promise<RunPacing> {
     return Promise.resolve({ limiter: this.limiter, pairs: { reserve: () => Promise.resolve(0) }, cap: { rate: this.limiter.ratePerSecond, source: 'bench' }, lost: new AbortController().signal, close: () => Promise.resolve() });
   }
+}
+
+/** The headers a bare loop sends to a Meta stand-in, as herald's HttpClient does. */
+export const BARE_META_HEADERS = { accept: 'application/json', 'content-type': 'application/json', authorization: 'Bearer EAAbench' };
+
+/**
+ * A bare loop's request bodies: the bench job's template (benchJob) as herald's meta adapter builds
+ * it, request `i` to its own JP mobile with its own callback data.
+ */
+export function bareMetaBodies(phoneNumberId: string): (i: number) => string {
+  const template = metaRequestBody({
+    sendId: 'x', recipient: '+819010000000', sender: phoneNumberId, attempt: 1,
+    message: {
+      template: { name: 'welcome_back', language: 'ja' },
+      body: [{ kind: 'text', text: 'Haruto' }, { kind: 'text', text: '12,345' }, { kind: 'date_time', text: '2027年1月1日' }],
+      buttons: [{ index: 0, kind: 'url', text: 'c/000001' }],
+    },
+  });
+  return (i) => JSON.stringify({ ...template, to: `+8190${10000000 + i}`, biz_opaque_callback_data: `s${i.toString(36).padStart(42, '0')}` });
 }
