@@ -18,7 +18,8 @@
  * bench/rusage-preload.ts), so they cover the whole process, DuckDB's threads and close included.
  *
  * Run alone: `npm run build --silent && node dist/bench/cli-send.js [--quick] [--only=1000,300,80,bare]`
- * (BENCH_PROFILE=1 writes each child's CPU profile to <os.tmpdir()>/herald-bench/).
+ * (BENCH_PROFILE=1 writes each child's CPU profile to <os.tmpdir()>/herald-bench/; BENCH_DUCKDB_SETTINGS,
+ * e.g. `streaming_memory_limit=off`, is appended to herald's DuckDB URL, to compare settings).
  * Full: medians of 3, ~10 minutes; --quick: one run each with fewer rows. PostgreSQL: BENCH_PG_URL
  * (default postgres://postgres@127.0.0.1:5432/test; a fresh database per run, dropped).
  */
@@ -174,7 +175,8 @@ async function withWarehouse<T>(engine: 'duckdb' | 'postgres', dir: string, rows
     } finally {
       await wh.close();
     }
-    return work(`duckdb:${file}`);
+    // BENCH_DUCKDB_SETTINGS: DuckDB settings for herald's warehouse URL (e.g. streaming_memory_limit=off), to compare.
+    return work(`duckdb:${file}${process.env.BENCH_DUCKDB_SETTINGS ? `?${process.env.BENCH_DUCKDB_SETTINGS}` : ''}`);
   }
   return withFreshDatabase(async (url) => {
     const wh = await PostgresWarehouse.open(url);

@@ -2,7 +2,7 @@
  * DuckDB's memory follows the phase of streamed queries (src/warehouse/duckdb.memory.ts): the full
  * limit while a query computes, the streaming limit while rows flow. Real DuckDB, on a file.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -116,9 +116,11 @@ describe('DuckDB memory phases', () => {
     await expect(DuckDbWarehouse.open(join(dir, 'bad.duckdb'), { streaming_memory_limit: 'lots' })).rejects.toThrow(ConfigError);
     await expect(DuckDbWarehouse.open(join(dir, 'bad.duckdb'), { streaming_memory_limit: 'lots' })).rejects.toThrow(/streaming_memory_limit/);
   });
-  it('writes under the full limit while rows flow: a checkpoint its commit makes does not run out of memory', async () => {
-    // Every commit checkpoints (threshold 1 byte), on a ledger of 300,000 sends, at a 4MB streaming
-    // limit: the checkpoint needs more than that. A failed checkpoint invalidates the database.
+  it('writes while rows flow: a write or checkpoint that needs more than the streaming limit gets the full one', async () => {
+    // Settling 2,000 sends spread over a ledger of 300,000 at a 4MB streaming limit runs out of
+    // memory (the write is retried at the full limit), and with a 1-byte threshold every write is
+    // followed by a checkpoint, which needs more than 4MB too: a checkpoint that fails inside a
+    // commit invalidates the database.
     const ledger = await DuckDbWarehouse.open(join(dir, 'ledger.duckdb'), { memory_limit: '128MB', streaming_memory_limit: '4MB', checkpoint_threshold: '1B' });
     try {
       await ledger.query(`INSERT INTO herald.sends (send_id, run_id, job, row_key, idempotency_key, provider, status, attempts, created_at, recipient)
@@ -135,5 +137,29 @@ describe('DuckDB memory phases', () => {
     } finally {
       await ledger.close();
     }
+  });
+
+  it('checkpoints once the log passes checkpoint_threshold, not at every commit', async () => {
+    const file = join(dir, 'wal.duckdb');
+    const wal = () => (existsSync(`${file}.wal`) ? statSync(`${file}.wal`).size : 0);
+    const ledger = await DuckDbWarehouse.open(file, { checkpoint_threshold: '256KB' });
+    try {
+      const sizes: number[] = [];
+      for (let batch = 0; batch < 40; batch++) {
+        const rows = Array.from({ length: 200 }, (_, i) => ({
+          send_id: `s${batch}-${i}`, run_id: 'r1', job: 'j', row_key: `k${batch}-${i}`, idempotency_key: `i${batch}-${i}`,
+          provider: 'meta', status: 'in_flight', attempts: 1, created_at: new Date(), variables: JSON.stringify({ pad: 'x'.repeat(100) }),
+        }));
+        await ledger.write([{ insert: SENDS, rows }, { update: SENDS, rows: rows.slice(0, 10).map((r) => ({ ...r, status: 'accepted' })), columns: ['status'] }]);
+        sizes.push(wal());
+      }
+      // The log grows write by write (no checkpoint at each commit), and never stays past the threshold.
+      expect(sizes.filter((s, i) => i > 0 && s > sizes[i - 1]!).length).toBeGreaterThan(20);
+      expect(Math.max(...sizes)).toBeLessThan(256 * 1024);
+      expect(sizes.some((s, i) => i > 0 && s < sizes[i - 1]!)).toBe(true); // it was checkpointed
+    } finally {
+      await ledger.close();
+    }
+    expect(wal()).toBe(0); // checkpointed at close
   });
 });

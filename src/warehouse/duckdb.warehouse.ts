@@ -3,6 +3,7 @@
  * read-all helpers keep every chunk); writes go through the Appender into a staging table and
  * are merged with one statement (INSERT … VALUES is ~25× slower).
  */
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as DuckDB from '@duckdb/node-api';
 import type { DuckDBAppender, DuckDBConnection, DuckDBDataChunk, DuckDBInstance as Instance, DuckDBTimestampTZValue as TimestampTZValue, DuckDBType, DuckDBValue } from '@duckdb/node-api';
@@ -20,6 +21,10 @@ const { BOOLEAN, DOUBLE, DuckDBInstance, JSDuckDBValueConverter, DuckDBTimestamp
 const DEFAULT_MEMORY_LIMIT = '128MB';
 /** DuckDB's limit while only rows flow (duckdb.memory.ts); at 16MB ledger commits failed. */
 const DEFAULT_STREAMING_LIMIT = '32MB';
+/** DuckDB's own default checkpoint_threshold: herald checkpoints at it (see `checkpointIfDue`). */
+const DEFAULT_CHECKPOINT_THRESHOLD = '16MB';
+/** DuckDB's own threshold, out of reach: a commit never checkpoints by itself. */
+const OUT_OF_REACH = '1TB';
 
 export class DuckDbWarehouse implements Warehouse {
   readonly kind = 'duckdb' as const;
@@ -36,6 +41,8 @@ export class DuckDbWarehouse implements Warehouse {
     private readonly control: DuckDBConnection,
     readonly description: string,
     limits: { query: string; streaming: string | null },
+    /** The write-ahead log's file (none in memory), and its size at which herald checkpoints. */
+    private readonly wal: { path: string; checkpointAt: number } | null,
   ) {
     this.memory = new MemoryPhases(async (limit) => void (await this.control.run(`SET memory_limit = '${limit}'`)), limits.query, limits.streaming);
   }
@@ -47,10 +54,11 @@ export class DuckDbWarehouse implements Warehouse {
    * DuckDB spills to disk past the limit.
    */
   static async open(path: string, settings: Record<string, string> = {}): Promise<DuckDbWarehouse> {
-    const { streaming_memory_limit: streaming = DEFAULT_STREAMING_LIMIT, ...duckdbSettings } = settings;
+    const { streaming_memory_limit: streaming = DEFAULT_STREAMING_LIMIT, checkpoint_threshold: checkpointAt = DEFAULT_CHECKPOINT_THRESHOLD, ...duckdbSettings } = settings;
     // Freed memory goes back to the OS on time, not only when the allocator is next busy.
-    const config = { memory_limit: DEFAULT_MEMORY_LIMIT, allocator_background_threads: 'true', ...duckdbSettings };
+    const config = { memory_limit: DEFAULT_MEMORY_LIMIT, allocator_background_threads: 'true', ...duckdbSettings, checkpoint_threshold: OUT_OF_REACH };
     const limits = { query: config.memory_limit, streaming: streaming.trim().toLowerCase() === 'off' ? null : streamingLimit(config.memory_limit, streaming) };
+    const wal = path === ':memory:' ? null : { path: `${path}.wal`, checkpointAt: sizeInBytes('checkpoint_threshold', checkpointAt) };
     let instance: Instance;
     try {
       instance = await DuckDBInstance.create(path, config);
@@ -64,7 +72,7 @@ export class DuckDbWarehouse implements Warehouse {
       }
       throw new WarehouseError(`cannot open DuckDB warehouse ${path}: ${message}`, { cause: err });
     }
-    const warehouse = new DuckDbWarehouse(instance, await instance.connect(), await instance.connect(), `duckdb:${path}`, limits);
+    const warehouse = new DuckDbWarehouse(instance, await instance.connect(), await instance.connect(), `duckdb:${path}`, limits, wal);
     const version = schemaVersion('duckdb');
     if (await storedSchemaVersion(async (sql) => (await warehouse.writer.runAndReadAll(sql)).getRowObjectsJS()) !== version) {
       await warehouse.inTransaction(async () => {
@@ -136,6 +144,7 @@ export class DuckDbWarehouse implements Warehouse {
       return await this.serial(async () => {
         const [values, types] = bind(params);
         const reader = await this.writer.runAndReadAll(sql, values, types);
+        await this.checkpointIfDue();
         return reader.getRowObjectsJS().map(toPlainRow) as T[];
       });
     } finally {
@@ -155,23 +164,54 @@ export class DuckDbWarehouse implements Warehouse {
     const statements = ops.filter((op) => op.rows.length > 0);
     if (statements.length === 0) return Promise.resolve();
     return this.serial(async () => {
-      // Under the full memory limit: a commit checkpoints once the WAL passes checkpoint_threshold,
-      // and at the streaming limit (32MB) a checkpoint ran out of memory in a 2M-row real send;
-      // DuckDB invalidates the database when a checkpoint fails, so the run died (issue 14).
-      const phase = await this.memory.starting();
       try {
-        // A plain insert appends straight to the table: no transaction needed for one.
-        if (statements.length === 1 && 'insert' in statements[0]! && !statements[0].ignoreDuplicates) {
-          await this.append(`herald.${statements[0].insert.name}`, statements[0].insert.columns, statements[0].rows);
-          return;
+        await this.writeAll(statements);
+      } catch (err) {
+        if (!/Out of Memory/i.test(errorMessage(err))) throw err;
+        // Rolled back. A write at the streaming limit (the ledger's, while rows flow) may need
+        // more, e.g. settling rows across many row groups of a large table: again at the full limit.
+        const phase = await this.memory.starting();
+        try {
+          await this.writeAll(statements);
+        } finally {
+          phase.close();
         }
-        await this.inTransaction(async () => {
-          for (const op of statements) await ('insert' in op ? this.insertRows(op) : this.updateRows(op));
-        });
-      } finally {
-        phase.close();
       }
+      await this.checkpointIfDue();
     });
+  }
+
+  private async writeAll(statements: readonly WriteOp[]): Promise<void> {
+    // A plain insert appends straight to the table: no transaction needed for one.
+    if (statements.length === 1 && 'insert' in statements[0]! && !statements[0].ignoreDuplicates) {
+      return this.append(`herald.${statements[0].insert.name}`, statements[0].insert.columns, statements[0].rows);
+    }
+    await this.inTransaction(async () => {
+      for (const op of statements) await ('insert' in op ? this.insertRows(op) : this.updateRows(op));
+    });
+  }
+
+  /**
+   * Checkpoints once the write-ahead log has passed the threshold, under the full memory limit.
+   * DuckDB would checkpoint inside the commit that crossed it, under the limit then in force: at
+   * the streaming limit such a checkpoint could not pin a block, and DuckDB invalidated the
+   * database (a 2M-row real send, issue 14). Raising the limit around every write instead cost a
+   * third of a 1,000/s run's ledger CPU (~6 ms a write: DuckDB evicts down to the streaming limit
+   * each time it is lowered), so writes stay at the limit in force and only this (or a write that
+   * ran out of memory, once more) raises it.
+   * Called on the writer's queue, so no write of ours runs meanwhile.
+   */
+  private async checkpointIfDue(): Promise<void> {
+    if (this.wal && walBytes(this.wal.path) >= this.wal.checkpointAt) await this.checkpoint();
+  }
+
+  private async checkpoint(): Promise<void> {
+    const phase = await this.memory.starting();
+    try {
+      await this.writer.run('CHECKPOINT');
+    } finally {
+      phase.close();
+    }
   }
 
   private async insertRows(op: Extract<WriteOp, { insert: TableSpec }>): Promise<void> {
@@ -226,6 +266,8 @@ export class DuckDbWarehouse implements Warehouse {
 
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
+    // DuckDB checkpoints what the log holds as it closes: do it here, under the full limit.
+    if (this.wal && walBytes(this.wal.path) > 0) await this.serial(() => this.checkpoint()).catch(() => undefined);
     await this.memory.idle();
     this.control.closeSync();
     this.writer.closeSync();
@@ -380,6 +422,15 @@ function streamingLimit(queryLimit: string, streaming: string): string | null {
     return null; // a form DuckDB reads and herald does not: leave DuckDB's limit alone
   }
   return below < query ? streaming : null;
+}
+
+/** The write-ahead log's size; 0 when there is none (nothing written since the last checkpoint). */
+function walBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 function oldest(rows: readonly Row[], column: string): Date | null {
