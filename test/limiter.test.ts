@@ -154,6 +154,44 @@ describe('SlidingWindowLimiter', () => {
     expect(densest(starts, 1001)).toBe(2);
   });
 
+  it('with started(true), a start is stamped when the task says it departed, and the next slot follows it', async () => {
+    const limiter = make(1);
+    const t0 = Date.now();
+    const departures: number[] = [];
+    const starts: number[] = [];
+    // The first request waits 300 ms for its connection after its slot let it go.
+    void limiter.scheduleStart(async (started, grant) => {
+      await started(true);
+      await new Promise((r) => setTimeout(r, 300));
+      departures.push(Date.now() - t0);
+      grant.departed();
+      await new Promise((r) => setTimeout(r, 500)); // its answer
+    });
+    void limiter.scheduleStart(async (started, grant) => {
+      await started(true);
+      starts.push(Date.now() - t0);
+      grant.departed();
+    });
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(departures).toEqual([300]);
+    // One window after the first departed, not after its slot let it go (1,002 ms: it would have
+    // left 300 ms early), nor after its answer (stamped at the end: 1,802 ms).
+    expect(starts).toEqual([300 + 1002]);
+  });
+
+  it('with started(true), a task that never says it departed is stamped at its end', async () => {
+    const limiter = make(1);
+    const t0 = Date.now();
+    const starts: number[] = [];
+    void limiter.scheduleStart(async (started) => {
+      await started(true);
+      await new Promise((r) => setTimeout(r, 200));
+    });
+    void limiter.schedule(async () => void starts.push(Date.now() - t0));
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(starts).toEqual([200 + 1002]);
+  });
+
   it('refuses a rate that is not positive', () => {
     expect(() => make(0)).toThrow(RangeError);
   });

@@ -18,15 +18,20 @@
  * (bench/pacing.ts measures both) but cannot change its rate at runtime; Bottleneck overshoots.
  */
 /**
- * Called by a task right before its real start. Undefined: start now, in the same tick, so nothing
- * runs between the stamp and the start. A promise: the slot frees a few ms on (the lead); start
- * when it resolves.
+ * Called by a task right before its real start. Undefined: go now, in the same tick. A promise: the
+ * slot frees a few ms on (the lead); go when it resolves. The start is stamped when the task goes,
+ * or, with `atDeparture`, when the task calls its grant's `departed()`: a request may wait for a
+ * connection or a busy event loop after it was handed to the HTTP client, and a start stamped
+ * before it really leaves lets the next ones leave early (at the task's end at the latest).
  */
-export type Started = () => Promise<void> | undefined;
+export type Started = (atDeparture?: boolean) => Promise<void> | undefined;
 
-/** What a grant tells its task: how far off its slot was when granted (0: free now). */
+/** What a grant tells its task. */
 export interface Grant {
+  /** How far off its slot was when granted (0: free now). */
   slotInMs: number;
+  /** The request really left (written to its connection): the start of `started(true)` is stamped now. */
+  departed(): void;
 }
 
 /** A task that does some work before its real start, then calls `started()` (see scheduleStart). */
@@ -56,8 +61,8 @@ export interface RateLimiter {
   schedule<T>(task: () => Promise<T>): Promise<T>;
   /**
    * Like schedule, for a task that does some work before its real start (the ledger's in-flight
-   * write), then awaits `started()` and starts right after: the window counts the real start, and
-   * holds the slot from the grant until then. With a lead (LimiterOptions.leadMs) the task may be
+   * write), then awaits `started()` and starts right after: the window counts the real start (the
+   * request's departure, with `started(true)`), and holds the slot from the grant until then. With a lead (LimiterOptions.leadMs) the task may be
    * granted that much before its slot frees, and `started()` resolves when it does: the work
    * overlaps the wait instead of adding to it (the grant says how long it has: the ledger batches the
    * in-flight writes of that time). A task that ends without calling it gives the slot back.
@@ -155,6 +160,8 @@ export class SlidingWindowLimiter implements RateLimiter {
       this.waiting.push((slotAt) => {
         this.reserved++;
         let open = true;
+        let gone = false;
+        let atDeparture = false;
         const release = (stamp: boolean, pumpLater = false) => {
           if (!open) return;
           open = false;
@@ -163,22 +170,32 @@ export class SlidingWindowLimiter implements RateLimiter {
           if (pumpLater) queueMicrotask(() => this.pump());
           else this.pump();
         };
+        const go = (pumpLater: boolean) => {
+          gone = true;
+          if (!atDeparture) release(true, pumpLater);
+        };
         // Granted early (the lead): the start waits for its slot, the work before it did not.
-        const started: Started = () => {
+        const started: Started = (stampAtDeparture = false) => {
+          atDeparture = stampAtDeparture;
           const wait = slotAt - this.now();
           if (wait <= 0 || !open) {
-            release(true);
+            go(false);
             return undefined;
           }
           return new Promise<void>((done) => setTimeout(() => {
             // The task's start is queued before the grants this start makes room for, so they
             // cannot come between its stamp and its request.
             done();
-            release(true, true);
+            go(true);
           }, Math.ceil(wait)));
         };
+        // Called from inside the HTTP client's write: grants wait for the next microtask.
+        const departed = () => {
+          if (gone) release(true, true);
+        };
         try {
-          task(started, { slotInMs: Math.max(0, slotAt - this.now()) }).then(resolve, reject).finally(() => release(false));
+          // A task that went and never said it departed may have: its start is stamped at its end.
+          task(started, { slotInMs: Math.max(0, slotAt - this.now()), departed }).then(resolve, reject).finally(() => release(gone));
         } catch (err) {
           release(false);
           reject(err);

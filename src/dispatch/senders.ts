@@ -244,10 +244,16 @@ class UnderSender implements RateLimiter {
    * the task has the sender's grant (how long before its slot frees).
    */
   scheduleStart<T>(task: StartingTask<T>): Promise<T> {
-    return this.run.scheduleStart((runStarted) => this.sender.scheduleStart((senderStarted, grant) => task(() => {
-      const slot = senderStarted();
-      return slot ? slot.then(() => runStarted()) : runStarted();
-    }, grant)));
+    return this.run.scheduleStart((runStarted, runGrant) => this.sender.scheduleStart((senderStarted, grant) => task((atDeparture) => {
+      const slot = senderStarted(atDeparture);
+      return slot ? slot.then(() => runStarted(atDeparture)) : runStarted(atDeparture);
+    }, {
+      slotInMs: grant.slotInMs,
+      departed: () => {
+        grant.departed();
+        runGrant.departed();
+      },
+    })));
   }
 
   /** The number refused: this run slows down from the rate it really sends at, and so does the sender. */

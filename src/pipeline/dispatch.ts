@@ -142,11 +142,13 @@ export async function dispatch(decided: AsyncIterable<Decided>, o: DispatchOptio
         // Only the Marketing Messages API takes a TTL: the zone arithmetic stays off other sends.
         const ttl = s.record.api === 'marketing_messages' ? s.secondsLeft?.(now()) : null;
         if (ttl != null) outbound.ttlSeconds = ttl;
-        // The window counts the message when it leaves: when its slot frees (now, or a few ms on
-        // when the write beat it), or when the batch carrying it does.
-        if (o.provider.batches) outbound.departing = started;
+        // The window counts the message when its request is really written (the adapter calls
+        // `departed`), after its slot freed (now, or a few ms on when the write beat it), or when
+        // the batch carrying it leaves.
+        outbound.departed = grant.departed;
+        if (o.provider.batches) outbound.departing = () => started(true);
         else {
-          const slot = started();
+          const slot = started(true);
           if (slot) await slot;
         }
         return callProvider(o.provider, outbound);

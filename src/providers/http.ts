@@ -51,10 +51,11 @@ export class HttpClient {
     this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? new Pool(this.origin, { connections: options.connections ?? MAX_IN_FLIGHT, pipelining: 1 });
+    this.dispatcher = (options.dispatcher ?? new Pool(this.origin, { connections: options.connections ?? MAX_IN_FLIGHT, pipelining: 1 })).compose(reportingDeparture);
   }
 
-  async request(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpOutcome> {
+  /** `departed` is called when the request is written to its connection (see reportingDeparture). */
+  async request(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}, departed?: () => void): Promise<HttpOutcome> {
     const timeout = this.options.timeoutMs ?? 15_000;
     let response: Dispatcher.ResponseData<unknown>;
     try {
@@ -71,6 +72,7 @@ export class HttpClient {
         headersTimeout: timeout,
         bodyTimeout: timeout,
         maxRedirections: 0,
+        ...(departed ? { [DEPARTED]: departed } : {}),
       } as Parameters<typeof request>[1]);
     } catch (err) {
       return transportFailure(err);
@@ -93,6 +95,34 @@ export class HttpClient {
       await this.dispatcher.close();
     }
   }
+}
+
+/** The request option that carries a `departed` callback to reportingDeparture. */
+const DEPARTED = 'heraldDeparted';
+
+/**
+ * An interceptor: calls the request's `departed` option when undici writes the request to its
+ * connection (its handler's onConnect / onRequestStart, called right before the headers are
+ * written). Handing a request to the Pool is not that moment: it may wait for a connection to open,
+ * and a sender's window must count requests when they leave (dispatch.ts).
+ */
+function reportingDeparture(dispatch: Dispatcher['dispatch']): Dispatcher['dispatch'] {
+  return (opts, handler) => {
+    const departed = (opts as { [DEPARTED]?: () => void })[DEPARTED];
+    if (!departed) return dispatch(opts, handler);
+    const hooked = new Proxy(handler, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property !== 'onConnect' && property !== 'onRequestStart') return value.bind(target) as unknown;
+        return (...args: unknown[]) => {
+          departed();
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    return dispatch(opts, hooked);
+  };
 }
 
 function transportFailure(err: unknown): Extract<HttpOutcome, { kind: 'not_sent' | 'maybe_sent' }> {

@@ -36,6 +36,13 @@ export interface OutboundMessage {
    * handed over, so a batch never puts more than the cap at the provider in any second.
    */
   departing?: () => Promise<void> | undefined;
+  /**
+   * Adapters call this when the request carrying the message is written to its connection (the
+   * HTTP client's `departed` hook), or when it is sent however else they send: the sender's window
+   * counts the message then. A request that waited for a connection or a busy event loop would
+   * otherwise count as earlier than it reached the provider, and the next ones would leave early.
+   */
+  departed?: () => void;
 }
 
 export type SendOutcome =

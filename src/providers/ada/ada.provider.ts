@@ -27,7 +27,7 @@ export class AdaProvider implements Provider {
     const built = adaBody(msg, this.config);
     // A problem of this row's values fails the row; one every row of the job shares stops the run.
     if ('problem' in built) return { kind: 'error', action: built.everyRow ? 'fix_request' : 'invalid_row', code: 'invalid_parameter', detail: built.problem };
-    return adaOutcome(await this.http.request('POST', this.config.send_path, built.body), this.config);
+    return adaOutcome(await this.http.request('POST', this.config.send_path, built.body, {}, msg.departed), this.config);
   }
 
   /** A send without a recipient: proves reachability and the key, sends nothing (ada.check.ts). */

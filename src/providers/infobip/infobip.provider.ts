@@ -21,6 +21,7 @@ import { PATHS, isObject, type TemplateMessage } from './infobip.wire.js';
 interface Waiting {
   message: TemplateMessage;
   departing: (() => Promise<void> | undefined) | undefined;
+  departed: (() => void) | undefined;
   settle: (outcome: SendOutcome) => void;
 }
 
@@ -52,7 +53,7 @@ export class InfobipProvider implements Provider {
     const built = templateMessage(msg, this.extras);
     if (isProblem(built)) return invalid(built);
     return new Promise<SendOutcome>((settle) => {
-      this.queue.push({ message: built, departing: msg.departing, settle });
+      this.queue.push({ message: built, departing: msg.departing, departed: msg.departed, settle });
       if (this.queue.length >= this.config.batch_size) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.config.batch_linger_ms);
     });
@@ -108,7 +109,9 @@ export class InfobipProvider implements Provider {
     let outcomes: SendOutcome[];
     await Promise.all(batch.map((w) => w.departing?.()));
     try {
-      outcomes = batchOutcomes(await this.http.request('POST', PATHS.template, { messages: batch.map((w) => w.message) }), ids);
+      outcomes = batchOutcomes(await this.http.request('POST', PATHS.template, { messages: batch.map((w) => w.message) }, {}, () => {
+        for (const w of batch) w.departed?.();
+      }), ids);
     } catch (err) {
       outcomes = ids.map(() => ({ kind: 'unknown', detail: `infobip request failed: ${errorMessage(err)}` }));
     }
@@ -119,7 +122,7 @@ export class InfobipProvider implements Provider {
     const built = textMessage(msg, this.extras);
     if (isProblem(built)) return invalid(built);
     await msg.departing?.();
-    return singleOutcome(await this.http.request('POST', PATHS.text, built), msg.sendId);
+    return singleOutcome(await this.http.request('POST', PATHS.text, built, {}, msg.departed), msg.sendId);
   }
 }
 

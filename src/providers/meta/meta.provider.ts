@@ -68,7 +68,7 @@ export class MetaProvider implements Provider {
     const marketing = msg.api === 'marketing_messages';
     const payload = marketing && msg.ttlSeconds !== undefined ? { ...body, message_send_ttl_seconds: msg.ttlSeconds } : body;
     const path = `/${this.config.graph_version}/${encodeURIComponent(msg.sender)}/${marketing ? 'marketing_messages' : 'messages'}`;
-    return metaSendOutcome(await this.http.request('POST', path, payload));
+    return metaSendOutcome(await this.http.request('POST', path, payload, {}, msg.departed));
   }
 
   /**

@@ -28,6 +28,7 @@ export class SandboxProvider implements Provider {
   }
 
   async send(msg: OutboundMessage): Promise<SendOutcome> {
+    msg.departed?.(); // the sandbox receives the message at once; its latency is the answer's
     if (this.config.latency_ms > 0) await new Promise((r) => setTimeout(r, this.config.latency_ms));
     // Undeliverable is a property of the recipient (not on WhatsApp, old app): it fails every time.
     if (this.roll(msg.recipient, 'undeliverable') < this.config.permanent_failure_ratio) {
