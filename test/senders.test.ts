@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RuntimeConfigSchema } from '../src/config/runtime.schema.js';
 import { ConfigError } from '../src/errors.js';
 import { RedisPacing } from '../src/dispatch/redis-pacing.js';
-import { jobRateProblem, SenderRegistry, senderCap } from '../src/dispatch/senders.js';
+import { batchWindowMs, jobRateProblem, SenderRegistry, senderCap } from '../src/dispatch/senders.js';
 import { LocalPairRate } from '../src/dispatch/pair-rate.js';
 import { silentLogger } from '../src/log.js';
 import { runJob } from '../src/pipeline/run-job.js';
@@ -267,5 +267,16 @@ describe.runIf(inject('pgKind') === 'server')('across processes through the Post
     await first.close();
     const summary = await runJob({ loaded: loadedJob(5, { concurrency: 2 }, 'lease_again'), wh: whs[0]!, provider, senders, logger: silentLogger });
     expect(summary).toMatchObject({ status: 'succeeded', counts: expect.objectContaining({ accepted: 5 }) });
+  });
+});
+
+describe('batchWindowMs', () => {
+  it('is the time of ~16 messages, from the warehouse floor to 200 ms', () => {
+    expect(batchWindowMs(1000)).toBe(16);
+    expect(batchWindowMs(1000, 60)).toBe(60); // DuckDB: a commit costs ~9 ms of CPU
+    expect(batchWindowMs(5000)).toBe(15);
+    expect(batchWindowMs(160, 60)).toBe(100);
+    expect(batchWindowMs(80, 60)).toBe(200);
+    expect(batchWindowMs(4.75)).toBe(200);
   });
 });

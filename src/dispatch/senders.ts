@@ -29,15 +29,16 @@ import type { RedisPacing } from './redis-pacing.js';
 export const DEFAULT_ARRIVAL_MARGIN_MS = 40;
 /**
  * How long a send may be granted before its slot frees, and a settlement wait for the write that
- * carries it (land.ts): the time of about 16 messages at the rate, 15 to 200 ms. The ledger's
+ * carries it (land.ts): the time of about 16 messages at the rate, from the warehouse's floor
+ * (Warehouse.minBatchWindowMs: 15 ms, 60 on DuckDB) to 200 ms. The ledger's
  * in-flight write then happens while the send waits, so the slot turns over every window instead
  * of every window plus the write (bench/sender-pacing), and the in-flight rows and answers of that
  * time share one transaction: at 80/s one write per ~200 ms instead of two per message. At high
  * rates writes fill by size anyway, and a long window made them big enough (hundreds of rows) to
  * hold the event loop while requests stamped before it waited to leave: bursts at the provider.
  */
-export function batchWindowMs(ratePerSecond: number): number {
-  return Math.min(200, Math.max(15, Math.round(16_000 / ratePerSecond)));
+export function batchWindowMs(ratePerSecond: number, floorMs = 15): number {
+  return Math.min(200, Math.max(floorMs, Math.round(16_000 / ratePerSecond)));
 }
 /** How often a process waiting for a sender's lease asks again. */
 const LEASE_POLL_MS = 1000;
@@ -136,7 +137,7 @@ export class SenderRegistry {
     const key = senderKey(r.provider.name, r.sender);
     let shared = this.senders.get(key);
     if (!shared) {
-      const limiter = this.o.redis?.limiter(key, cap.rate, this.windowMs) ?? new SlidingWindowLimiter(cap.rate, { windowMs: this.windowMs, leadMs: batchWindowMs(cap.rate) });
+      const limiter = this.o.redis?.limiter(key, cap.rate, this.windowMs) ?? new SlidingWindowLimiter(cap.rate, { windowMs: this.windowMs, leadMs: batchWindowMs(cap.rate, r.wh?.minBatchWindowMs) });
       shared = { limiter, pairs: this.o.redis?.pairs(key) ?? new LocalPairRate(), users: 0, lease: null, leaseTaken: null, lost: new AbortController() };
       this.senders.set(key, shared);
       const { limiter: watched } = shared;

@@ -190,7 +190,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
       // A job's rate is the run's: its parts, wherever they run, share it evenly.
       const jobRate = job.delivery.rate_per_second === undefined ? undefined : job.delivery.rate_per_second / (o.part?.of ?? 1);
       const pacing = await o.senders.open({ provider, sender: job.message.sender, jobRate, wh: o.wh, stop });
-      ledger.settleWithin(batchWindowMs(pacing.limiter.ratePerSecond));
+      ledger.settleWithin(batchWindowMs(pacing.limiter.ratePerSecond, o.wh.minBatchWindowMs));
       // A template paused, disabled or re-categorised while the run sends stops it (webhooks land in herald.events).
       const watch = job.message.template && !dryRun
         ? watchTemplate({ wh: o.wh, provider: o.provider.name, template: job.message.template, category, since: watchSince, everyMs: templateWatchMs(), logger: o.logger })

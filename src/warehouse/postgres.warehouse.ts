@@ -21,6 +21,7 @@ const MISMATCH = 'herald ledger mismatch: rows matched';
 
 export class PostgresWarehouse implements Warehouse {
   readonly kind = 'postgres' as const;
+  readonly minBatchWindowMs = 15;
 
   private constructor(private readonly pool: pg.Pool, private readonly url: string, readonly description: string) {}
 
