@@ -138,7 +138,12 @@ function trace(provider: Provider): Trace {
         return slot ? slot.then(departed) : departed();
       };
     } else {
-      t.departures.push(at);
+      // When the request is written to its connection (HttpClient's departed hook).
+      const departed = m.departed;
+      m.departed = () => {
+        t.departures.push(epochNow());
+        departed?.();
+      };
     }
     return send(m);
   };
@@ -172,9 +177,9 @@ class TracingSenders extends SenderRegistry {
       schedule: (task) => inner.schedule(task),
       scheduleStart: (task) => inner.scheduleStart((started, grant) => {
         const granted = performance.now();
-        return task(() => {
+        return task((atDeparture) => {
           delays.push(performance.now() - granted);
-          return started();
+          return started(atDeparture);
         }, grant);
       }),
     };
