@@ -9,6 +9,7 @@
  */
 import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { stopRecording } from '../observability/metrics.js';
 import type { BudgetReport } from '../pipeline/messaging-budget.js';
 import { openSegment } from '../pipeline/segment.js';
 import { preflight, templateAccount, type Preflight } from '../preflight/template-check.js';
@@ -23,6 +24,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   const dryRun = flags['dry-run'] === true;
   if (dryRun && flags['resend-unknown'] === true) throw ConfigError.of('--resend-unknown', '', 'a dry run sends nothing; drop --resend-unknown or --dry-run');
 
+  stopRecording(); // nothing scrapes a one-shot run: prom-client stays unloaded (observability/metrics.ts)
   const prepared = prepareJobContext(positionals[0]!);
   const logger = createLogger();
   // A round trip to the provider, under way while the warehouse opens; awaited before anything is written.
