@@ -13,10 +13,12 @@
  * - Also on a 1,000,000-row CSV (read_csv over the same rows), reported in the notes.
  * - Beside each wall time, the child's CPU time (all threads) at its first arrival: the load of a
  *   shared machine stretches the first, hardly the second.
- * Run alone: `npm run build && node dist/bench/cli-first-send.js [rows] [runs]`.
+ * Run alone: `npm run build && node dist/bench/cli-first-send.js [rows] [runs]`. BENCH_PROFILE=1 writes
+ * each herald child's CPU profile (every thread) to <os.tmpdir()>/herald-bench/.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb.warehouse.js';
@@ -165,7 +167,8 @@ export async function benchCliFirstSend(rows = 1_000_000, runs = 5, csv = true):
       const sql = source === 'table' ? SEGMENT_SQL : SEGMENT_SQL.replace(`FROM ${SEGMENT_TABLE}`, `FROM read_csv('${csvPath}')`);
       const jobFile = join(dir, `${name}.yaml`);
       writeFileSync(jobFile, jobYaml(name, sql));
-      return timeChild(standin, [join(ROOT, 'bin/herald.js'), 'run', jobFile], env, `herald run (${source})`);
+      const profile = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(tmpdir(), 'herald-bench')}`] : [];
+      return timeChild(standin, [...profile, join(ROOT, 'bin/herald.js'), 'run', jobFile], env, `herald run (${source})`);
     };
     const bare = () => timeChild(standin, ['--input-type=module', '-e', BARE_CLIENT, standin.origin, `/${GRAPH_VERSION}/${PHONE_ID}/messages`, JSON.stringify(META_BODY)], process.env, 'bare client');
 

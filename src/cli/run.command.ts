@@ -3,13 +3,15 @@
  * stdout holds exactly one JSON document (the summary) and everything meant for people goes to stderr.
  *
  * Start-up is ordered for the first send (issue 14, bench/cli-first-send.ts): the template listing
- * goes out while the warehouse opens, and the segment's spool (DuckDB's own threads) is made while
- * this thread loads the pipeline's modules. Nothing is written and nothing sent before the
+ * goes out and the phone worker boots while the warehouse opens, and the segment's spool (DuckDB's
+ * own threads) is made while this thread loads the pipeline's modules. Nothing is written and nothing sent before the
  * pre-flight check has passed: a refused template closes the spool and exits 2, as before.
  */
 import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { stopRecording } from '../observability/metrics.js';
 import type { BudgetReport } from '../pipeline/messaging-budget.js';
+import { createPhoneNormalizer } from '../pipeline/phone.pool.js';
 import { openSegment } from '../pipeline/segment.js';
 import { preflight, templateAccount, type Preflight } from '../preflight/template-check.js';
 import type { RowStream } from '../warehouse/warehouse.js';
@@ -23,7 +25,10 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   const dryRun = flags['dry-run'] === true;
   if (dryRun && flags['resend-unknown'] === true) throw ConfigError.of('--resend-unknown', '', 'a dry run sends nothing; drop --resend-unknown or --dry-run');
 
+  stopRecording(); // nothing scrapes a one-shot run: prom-client stays unloaded (observability/metrics.ts)
   const prepared = prepareJobContext(positionals[0]!);
+  // The phone worker boots (its thread, libphonenumber's metadata) while the warehouse opens and the spool is made.
+  const phones = createPhoneNormalizer();
   const logger = createLogger();
   // A round trip to the provider, under way while the warehouse opens; awaited before anything is written.
   const checking = checkTemplateFirst(prepared, logger);
@@ -33,6 +38,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     ctx = await prepared.open();
   } catch (err) {
     await prepared.provider.close();
+    await phones.close();
     throw err;
   }
   // The segment's SQL starts now (a bad query is still exit 2 from runJob, before anything is written).
@@ -46,6 +52,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     checked = await checking;
   } catch (err) {
     await closeSegment(segment);
+    await phones.close();
     await ctx.close();
     throw err;
   }
@@ -62,7 +69,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
   const progress = progressPrinter(ctx.loaded.job.name, process.stderr, limit);
   try {
     const summary = await runJob({
-      loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, senders, logger, segment,
+      loaded: ctx.loaded, wh: ctx.wh, provider: ctx.provider, senders, logger, segment, phones,
       dryRun, ...(limit ? { limit } : {}), ...(typeof flags['run-key'] === 'string' ? { runKey: flags['run-key'] } : {}),
       resendUnknown: flags['resend-unknown'] === true, stop: stop.signal, preflight: checked, onProgress: (t) => progress.update(t),
     });
@@ -85,6 +92,7 @@ export async function runCommand(positionals: string[], flags: Record<string, un
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await closeSegment(segment); // runJob closes it; this covers a run that threw before it took it
+    await phones.close(); // the same (terminating a worker twice is a no-op)
     await senders.close();
     await ctx.close();
   }

@@ -25,7 +25,7 @@ import { dispatch } from './dispatch.js';
 import { newRunId } from './identity.js';
 import { Ledger, reconcileUnknowns, recoverInterrupted, type PartKey, type Tally } from './land.js';
 import { normalize } from './normalize.js';
-import { createPhoneNormalizer } from './phone.pool.js';
+import { createPhoneNormalizer, type PhoneNormalizer } from './phone.pool.js';
 import { render } from './render.js';
 import { countSegment, openSegment, segmentRows, type SegmentParams } from './segment.js';
 
@@ -60,6 +60,8 @@ export interface RunOptions {
    * have opened it (a SQL error is still a usage error before anything is written) and closes it.
    */
   segment?: Promise<RowStream>;
+  /** The phone normalizer, already started by the caller so that its worker boots meanwhile; runJob closes it. */
+  phones?: PhoneNormalizer;
 }
 
 export interface RunSummary {
@@ -87,6 +89,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   const rateProblem = jobRateProblem(o.provider, job.delivery.rate_per_second, o.loaded.file);
   if (rateProblem) {
     await closeOpening(o.segment);
+    await o.phones?.close();
     throw new ConfigError([rateProblem]);
   }
   // Started at once, awaited where each is needed (issue 14: the first send waits for the longest of
@@ -96,7 +99,7 @@ export async function runJob(o: RunOptions): Promise<RunSummary> {
   const watchSince = new Date(); // template news from here on: pre-flight has read what came before
   const opening = o.segment ?? openSegment(o.wh, o.loaded, { ...(o.params ? { overrides: o.params } : {}), sending: !dryRun });
   opening.catch(() => undefined); // awaited below, or closed on an early throw
-  const phones = createPhoneNormalizer();
+  const phones = o.phones ?? createPhoneNormalizer();
   const provider = prefetchSenderFacts(o.provider, job.message.sender, job.message.template !== undefined);
   let segment: RowStream;
   let category: string | null;

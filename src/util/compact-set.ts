@@ -4,11 +4,11 @@
  * never holds two copies of the whole set.
  *
  * A 64-bit value is scrambled by a bijection (distinct values stay distinct); its top 8 bits pick
- * one of 256 partitions, each an open-addressing table of (high, low) pairs in a resizable
- * ArrayBuffer. A partition grows in place by half, re-placing its entries from one shared scratch
- * copy. Measured at 2,000,000 entries: a single doubling table held 48 MB at its last growth
- * (old and new copy) and left glibc with freed blocks it did not return; 4,096 separately
- * reallocated tables fragmented the same way. Resizable buffers are reserved address space
+ * one of 256 partitions, each an open-addressing table of (high, low) pairs: a plain array while
+ * small, then a resizable ArrayBuffer. A large partition grows in place by half, re-placing its
+ * entries from one shared scratch copy. Measured at 2,000,000 entries: a single doubling table
+ * held 48 MB at its last growth (old and new copy) and left glibc with freed blocks it did not
+ * return; 4,096 separately reallocated tables fragmented the same way. Resizable buffers are reserved address space
  * committed as they grow, so what the set holds is what the process holds.
  */
 
@@ -19,6 +19,8 @@ const FIRST_SLOTS = 16;
 /** 2,097,152 slots per partition: 256 partitions hold over 400 million entries. */
 const MAX_SLOTS = 1 << 21;
 const MAX_LOAD = 0.8;
+/** Slots up to which a partition is a plain array (32 KB). */
+const SMALL_SLOTS = 4096;
 
 /** Exact set of 64-bit values, each given as its high and low unsigned 32-bit halves. */
 class Set64 {
@@ -36,8 +38,8 @@ class Set64 {
     if (a === 0 && b === 0) return this.hasZero ? false : (this.hasZero = true);
     const part = a >>> (32 - PARTITION_BITS);
     let table = this.tables[part];
-    if (!table) this.tables[part] = table = newTable();
-    else if (this.sizes[part]! + 1 > (table.length >>> 1) * MAX_LOAD) grow(table);
+    if (!table) this.tables[part] = table = new Uint32Array(FIRST_SLOTS * 2);
+    else if (this.sizes[part]! + 1 > (table.length >>> 1) * MAX_LOAD) this.tables[part] = table = grow(table);
     if (!place(table, a, b)) return false;
     this.sizes[part]!++;
     return true;
@@ -55,12 +57,8 @@ class Set64 {
   }
 }
 
-/** A length-tracking view: it grows with its buffer. */
+/** A plain array up to SMALL_SLOTS, then a length-tracking view that grows with its resizable buffer. */
 type Table = Uint32Array<ArrayBuffer>;
-
-function newTable(): Table {
-  return new Uint32Array(new ArrayBuffer(FIRST_SLOTS * 8, { maxByteLength: MAX_SLOTS * 8 }));
-}
 
 /** The slot holding (a, b), or else the free slot where it belongs (linear probing from its home). */
 function probe(table: Uint32Array, a: number, b: number): number {
@@ -84,17 +82,31 @@ function place(table: Uint32Array, a: number, b: number): boolean {
 /** One copy, shared by every table's growth: the largest partition seen so far. */
 let scratch = new Uint32Array(0);
 
-/** Grows the table half again, in place, and re-places every entry (homes depend on the size). */
-function grow(table: Table): void {
+/**
+ * The table grown half again, every entry re-placed (homes depend on the size): in place once it
+ * is a resizable buffer's view, else into a new array. Making and resizing resizable buffers is
+ * costly (a reservation of MAX_SLOTS, then syscalls per resize): with one per partition from the
+ * start, the first 6,000 entries of a set took ~450 ms, and the first chunk of a run waited
+ * for it (issue 14). Small partitions are plain arrays, so two copies of one are 64 KB at most.
+ */
+function grow(table: Table): Table {
   const slots = table.length >>> 1;
   if (slots >= MAX_SLOTS) throw new RangeError(`a dedupe set partition is full (${slots} slots): the segment is too large for one run`);
   if (scratch.length < table.length) scratch = new Uint32Array(table.length);
   scratch.set(table);
-  table.buffer.resize(Math.min(MAX_SLOTS, Math.ceil(slots * 1.5)) * 8);
-  table.fill(0);
-  for (let i = 0; i < 2 * slots; i += 2) {
-    if (scratch[i] !== 0 || scratch[i + 1] !== 0) place(table, scratch[i]!, scratch[i + 1]!);
+  const size = Math.min(MAX_SLOTS, Math.ceil(slots * 1.5));
+  let grown: Table;
+  if (table.buffer.resizable) {
+    table.buffer.resize(size * 8);
+    table.fill(0);
+    grown = table;
+  } else {
+    grown = size <= SMALL_SLOTS ? new Uint32Array(size * 2) : new Uint32Array(new ArrayBuffer(size * 8, { maxByteLength: MAX_SLOTS * 8 }));
   }
+  for (let i = 0; i < 2 * slots; i += 2) {
+    if (scratch[i] !== 0 || scratch[i + 1] !== 0) place(grown, scratch[i]!, scratch[i + 1]!);
+  }
+  return grown;
 }
 
 /** Positive integers below 2^53 (E.164 digits), exactly: two numbers never count as one. */
