@@ -56,6 +56,39 @@ describe.each(STORES)('schema migrations ($name)', (store) => {
   });
 });
 
+describe('schema migrations of herald.events\' indexes (PostgreSQL)', () => {
+  let db: Awaited<ReturnType<typeof freshPgUrl>>;
+  beforeAll(async () => (db = await freshPgUrl()));
+  afterAll(async () => db?.cleanup());
+
+  const indexes = async (wh: Warehouse) => (await wh.query<{ name: string; def: string }>(
+    "SELECT indexname AS name, indexdef AS def FROM pg_indexes WHERE schemaname = 'herald' AND tablename = 'events' ORDER BY indexname"));
+
+  it('replaces the full indexes an older herald made with partial ones, keeping the stored events', async () => {
+    let wh = await PostgresWarehouse.open(db.url);
+    // The store as the herald before them left it: five indexes, every event in each.
+    await wh.query('DROP INDEX herald.events_inbound_consent_recipient_idx');
+    await wh.query('DROP INDEX herald.events_echoed_send_id_idx');
+    await wh.query('CREATE INDEX events_recipient_event_type_idx ON herald.events (recipient, event_type)');
+    await wh.query('CREATE INDEX events_send_id_idx ON herald.events (send_id)');
+    await wh.query('CREATE INDEX events_user_id_idx ON herald.events (user_id)');
+    await wh.query("INSERT INTO herald.events (event_id, provider, event_type, recipient, received_at) VALUES ('e1', 'meta', 'inbound', '+12015550101', now())");
+    await wh.query("UPDATE herald.schema_version SET version = 'older'");
+    await wh.close();
+
+    wh = await PostgresWarehouse.open(db.url);
+    try {
+      const found = await indexes(wh);
+      expect(found.map((i) => i.name)).toEqual(['events_echoed_send_id_idx', 'events_inbound_consent_recipient_idx', 'events_pkey', 'events_provider_message_id_idx']);
+      expect(found.find((i) => i.name === 'events_echoed_send_id_idx')?.def).toMatch(/WHERE \(send_id IS NOT NULL\)/);
+      expect(found.find((i) => i.name === 'events_inbound_consent_recipient_idx')?.def).toMatch(/WHERE \(event_type = ANY/);
+      expect(await wh.query("SELECT event_id FROM herald.events WHERE event_type = 'inbound' AND recipient = '+12015550101'")).toEqual([{ event_id: 'e1' }]);
+    } finally {
+      await wh.close();
+    }
+  });
+});
+
 // A second session needs a real server (PGlite, the laptop fallback, has one session).
 describe.runIf(inject('pgKind') === 'server')('schema migrations on a PostgreSQL server', () => {
   let db: Awaited<ReturnType<typeof freshPgUrl>>;

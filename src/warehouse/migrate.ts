@@ -31,9 +31,14 @@ export function migrationStatements(dialect: Dialect): string[] {
     // Tables made by an older herald get the columns added since, at the end, as CREATE would put them.
     for (const c of table.columns) statements.push(`ALTER TABLE herald.${table.name} ADD COLUMN IF NOT EXISTS ${c.name} ${sqlType(dialect, c.type)}`);
     if (dialect === 'postgres') {
-      for (const columns of table.pgIndexes ?? []) {
-        statements.push(`CREATE INDEX IF NOT EXISTS ${table.name}_${columns.join('_')}_idx ON herald.${table.name} (${columns.join(', ')})`);
+      for (const index of table.pgIndexes ?? []) {
+        if ('where' in index) {
+          statements.push(`CREATE INDEX IF NOT EXISTS ${index.name} ON herald.${table.name} (${index.columns.join(', ')}) WHERE ${index.where}`);
+        } else {
+          statements.push(`CREATE INDEX IF NOT EXISTS ${table.name}_${index.join('_')}_idx ON herald.${table.name} (${index.join(', ')})`);
+        }
       }
+      for (const name of table.pgDroppedIndexes ?? []) statements.push(`DROP INDEX IF EXISTS herald.${name}`);
       // Fails on a table that already holds two rows with the same values: the error names the index.
       for (const columns of table.pgUnique ?? []) {
         statements.push(`CREATE UNIQUE INDEX IF NOT EXISTS ${table.name}_${columns.join('_')}_unique ON herald.${table.name} (${columns.join(', ')})`);

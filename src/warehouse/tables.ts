@@ -17,10 +17,22 @@ export interface TableSpec {
   columns: readonly ColumnSpec[];
   /** Column that identifies a row (primary key in PostgreSQL; match column for updates). */
   key: string;
-  /** Extra PostgreSQL indexes, as column lists. DuckDB scans instead (indexes cost it memory). */
-  pgIndexes?: readonly (readonly string[])[];
+  /** Extra PostgreSQL indexes: column lists, or partial indexes. DuckDB scans instead (indexes cost it memory). */
+  pgIndexes?: readonly (readonly string[] | PartialIndex)[];
   /** PostgreSQL unique constraints (as unique indexes), for ON CONFLICT on them. */
   pgUnique?: readonly (readonly string[])[];
+  /** Indexes an older herald made that nothing reads any more: migrations drop them. */
+  pgDroppedIndexes?: readonly string[];
+}
+
+/**
+ * An index of only the rows the queries using it look for. PostgreSQL uses it when a query's
+ * conditions imply `where`; a row outside it costs its insert nothing.
+ */
+export interface PartialIndex {
+  name: string;
+  columns: readonly string[];
+  where: string;
 }
 
 const col = (name: string, type: ColumnType, notNull = false): ColumnSpec => ({ name, type, notNull });
@@ -99,7 +111,20 @@ export const EVENTS: TableSpec = {
     // A failed status the provider files as "not now" (Meta 131049): the send is deferred until then.
     col('defer_until', 'timestamptz'),
   ],
-  pgIndexes: [['provider_message_id'], ['recipient', 'event_type'], ['send_id'], ['user_id']],
+  // Each index is paid by every insert (random keys: ~1 B-tree page touched, and WAL, per row), so
+  // only what queries read. event_id, the primary key, stores each event once (ON CONFLICT).
+  // - provider_message_id: unknown sends released when later sends got events (pipeline/land.ts).
+  // - recipient: consent (consent/apply.ts) and the 24 h window (store/inbound.store.ts) read only
+  //   inbound and consent events, a small share: status events stay out of the index.
+  // - send_id: unknown sends settled by events that echo it (pipeline/land.ts joins on it, which
+  //   implies NOT NULL); events without one stay out.
+  // Nothing reads events by user_id (identities and suppressions have their own tables).
+  pgIndexes: [
+    ['provider_message_id'],
+    { name: 'events_inbound_consent_recipient_idx', columns: ['recipient', 'event_type'], where: "event_type IN ('inbound', 'opted_out', 'opted_in')" },
+    { name: 'events_echoed_send_id_idx', columns: ['send_id'], where: 'send_id IS NOT NULL' },
+  ],
+  pgDroppedIndexes: ['events_recipient_event_type_idx', 'events_send_id_idx', 'events_user_id_idx'],
 };
 
 /**
