@@ -116,6 +116,30 @@ describe('DuckDB memory phases', () => {
     await expect(DuckDbWarehouse.open(join(dir, 'bad.duckdb'), { streaming_memory_limit: 'lots' })).rejects.toThrow(ConfigError);
     await expect(DuckDbWarehouse.open(join(dir, 'bad.duckdb'), { streaming_memory_limit: 'lots' })).rejects.toThrow(/streaming_memory_limit/);
   });
+  it('leaves the row groups each checkpoint writes unmerged, unless max_vacuum_tasks turns merging on', async () => {
+    // A real send checkpoints every ~45,000 sends; merging those row groups rewrote every column of
+    // up to 122,880 rows in memory at each checkpoint (+70-100 MB RSS, bench/memory.ts --send).
+    const rowGroups = async (settings: Record<string, string>, file: string): Promise<number> => {
+      const ledger = await DuckDbWarehouse.open(join(dir, file), settings);
+      try {
+        for (let batch = 0; batch < 3; batch++) {
+          await ledger.insert(SENDS, Array.from({ length: 10_000 }, (_, k) => {
+            const i = batch * 10_000 + k;
+            return { send_id: `s${i}`, run_id: 'r1', job: 'j', row_key: `k${i}`, idempotency_key: `i${i}`, provider: 'sandbox', status: 'accepted', attempts: 1, created_at: new Date(Date.UTC(2026, 11, 1) + i * 1000) };
+          }));
+          await ledger.query('CHECKPOINT');
+        }
+        expect(await ledger.query('SELECT count(*)::INTEGER AS n FROM herald.sends')).toEqual([{ n: 30_000 }]);
+        const [row] = await ledger.query<{ groups: number }>("SELECT count(DISTINCT row_group_id)::INTEGER AS groups FROM pragma_storage_info('herald.sends')");
+        return row!.groups;
+      } finally {
+        await ledger.close();
+      }
+    };
+    expect(await rowGroups({}, 'unmerged.duckdb')).toBe(3);
+    expect(await rowGroups({ max_vacuum_tasks: '100' }, 'merged.duckdb')).toBeLessThan(3);
+  });
+
   it('writes while rows flow: a write or checkpoint that needs more than the streaming limit gets the full one', async () => {
     // Settling 2,000 sends spread over a ledger of 300,000 at a 4MB streaming limit runs out of
     // memory (the write is retried at the full limit), and with a 1-byte threshold every write is
