@@ -14,7 +14,8 @@ export type SegmentParams = Readonly<Record<string, SqlValue>>;
 /**
  * Starts the query and checks that every column the job names is in its result. `sending`: the
  * run will settle the ledger rows it writes while it reads, so the read must not hold the query
- * open (Warehouse.stream `detached`); a dry run only inserts, and streams the query directly.
+ * open (Warehouse.stream `detached`); a dry run only inserts. (DuckDB spools every stream, so
+ * that a query failing mid-way rejects instead of ending short; PostgreSQL streams either way.)
  */
 export async function openSegment(wh: Warehouse, loaded: LoadedJob, o: { overrides?: SegmentParams; sending: boolean }): Promise<RowStream> {
   const { sql, params } = bindSegmentSql(loaded, o.overrides);

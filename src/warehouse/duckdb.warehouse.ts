@@ -1,6 +1,6 @@
 /**
- * The embedded default: DuckDB through @duckdb/node-api. Reads stream with `fetchChunk()` (the
- * read-all helpers keep every chunk); writes go through the Appender into a staging table and
+ * The embedded default: DuckDB through @duckdb/node-api. Reads are copied to a spool and paged
+ * (`spooled`; the read-all helpers keep every chunk); writes go through the Appender into a staging table and
  * are merged with one statement (INSERT … VALUES is ~25× slower).
  */
 import { statSync } from 'node:fs';
@@ -93,14 +93,20 @@ export class DuckDbWarehouse implements Warehouse {
     return warehouse;
   }
 
-  // DuckDB's vector size (2,048 rows) sets the chunk size.
+  /**
+   * Every stream reads from a spool (`spooled`), `detached` or not: a streamed result
+   * (`connection.stream` then `fetchChunk`) ends as if complete when its query fails mid-way
+   * (@duckdb/node-api 1.5 returns an empty chunk, and does not expose duckdb_result_error), so a
+   * failing segment, count or ledger read would silently come back short. The spool's CREATE
+   * TABLE … AS runs the whole query, and rejects with its error. So `detached` asks for nothing more.
+   */
   async stream(sql: string, params: readonly SqlValue[], options: { columns?: readonly string[]; detached?: boolean } = {}): Promise<RowStream> {
     const phase = await this.memory.starting();
     let connection: DuckDBConnection | undefined;
     let source: ChunkSource;
     try {
       connection = await this.instance.connect();
-      source = await (options.detached ? spooled : streamed)(connection, sql, params, options.columns);
+      source = await spooled(connection, sql, params, options.columns);
     } catch (err) {
       connection?.closeSync();
       phase.close();
@@ -342,24 +348,10 @@ interface ChunkSource {
 /** Rows per page of a spool: four vectors per short read. */
 const SPOOL_PAGE_ROWS = 8192;
 
-/** The query's own result, read as it is computed: its transaction stays open until the last chunk. */
-async function streamed(connection: DuckDBConnection, sql: string, params: readonly SqlValue[], wanted?: readonly string[]): Promise<ChunkSource> {
-  const [values, types] = bind(params);
-  const result = await connection.stream(sql, values, types);
-  const columns = result.deduplicatedColumnNames();
-  return {
-    columns,
-    fields: pick(columns, wanted),
-    next: async () => {
-      const chunk = await result.fetchChunk();
-      return chunk && chunk.rowCount > 0 ? chunk : null;
-    },
-  };
-}
-
 /**
  * The query's wanted columns copied into a temp table (its spool), then read in pages by rowid,
- * each page its own short transaction. A query held open for a whole run pins every row version
+ * each page its own short transaction. The copy runs the query to its end, so its error (if any)
+ * rejects the stream before the first row. A query held open for a whole run pins every row version
  * the run's ledger writes create: DuckDB cannot clean them up while an older transaction lives,
  * and settlements slowed from 4 s to 178 s per 1,000 (BENCHMARKS.md). The copy is one pass in
  * DuckDB (0.3 s per million rows of seven columns on the 2-core bench VM) and spills to the temp directory past the memory limit; a
