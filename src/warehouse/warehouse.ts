@@ -47,12 +47,14 @@ export interface Warehouse {
   /** Where it points, with any password masked; for messages and logs. */
   readonly description: string;
   /**
-   * Runs a read query and streams its rows; SQL errors surface here, before the first row.
-   * With `columns`, rows carry only those of them (the rest is never converted to JS values).
-   * `detached`: the caller reads slowly while it writes herald's tables (a run's segment), so the
-   * query must not stay open meanwhile. DuckDB copies the result to a temp table and reads it in
-   * short pages (an open read there pins every version the writes create); PostgreSQL's MVCC is
-   * not slowed by an open cursor, which keeps streaming.
+   * Runs a read query and streams its rows. Every row is delivered or the stream rejects with the
+   * query's error, never ends short: DuckDB copies every result to a temp table first (its own
+   * streamed results end as if complete when the query fails mid-way) and reads it in short pages,
+   * so SQL errors surface here, before the first row; PostgreSQL's cursor rejects the read that
+   * meets the error. With `columns`, rows carry only those of them (the rest is never converted to
+   * JS values). `detached` says the caller reads slowly while it writes herald's tables (a run's
+   * segment): neither engine needs more for it now (DuckDB's pages are short transactions, and
+   * PostgreSQL's MVCC is not slowed by an open cursor).
    */
   stream(sql: string, params: readonly SqlValue[], options?: { columns?: readonly string[]; chunkRows?: number; detached?: boolean }): Promise<RowStream>;
   /** Column names of a query's result, without reading its rows. */
