@@ -153,7 +153,8 @@ export class SlidingWindowLimiter implements RateLimiter {
     return this.scheduleStart(startingWhenFree(task));
   }
 
-  scheduleStart<T>(task: StartingTask<T>): Promise<T> {
+  /** `onStamp`: called when the task's start is stamped (the Redis window stamps it there too). */
+  scheduleStart<T>(task: StartingTask<T>, onStamp?: () => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // The task is called right here when its turn comes, not on a later microtask: the window
       // counts the moments tasks really start, so a backlog of resolved promises cannot bunch up.
@@ -166,7 +167,10 @@ export class SlidingWindowLimiter implements RateLimiter {
           if (!open) return;
           open = false;
           this.reserved--;
-          if (stamp) this.starts.push(this.now());
+          if (stamp) {
+            this.starts.push(this.now());
+            onStamp?.();
+          }
           if (pumpLater) queueMicrotask(() => this.pump());
           else this.pump();
         };

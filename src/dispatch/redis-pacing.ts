@@ -184,44 +184,22 @@ class RedisWindowLimiter implements RateLimiter {
     return this.scheduleStart(startingWhenFree(task));
   }
 
-  /** The shared window's grant comes from Redis, with no lead: the task's slot is free when it runs. */
+  /**
+   * The shared window's grant comes from Redis, with no lead: the task's slot is free when it runs.
+   * The grant is stamped again when the local limiter stamps the task's real start.
+   */
   scheduleStart<T>(task: StartingTask<T>): Promise<T> {
+    const member = this.redis.nextMember();
+    const restamp = () => {
+      this.redis.restamp(this.key, member).catch(() => undefined); // the grant's own stamp stands
+    };
     return this.local.scheduleStart(async (started, grant) => {
-      const member = this.redis.nextMember();
       await new Promise<void>((resolve, reject) => {
         this.waiting.push({ member, resolve, reject });
         void this.grantAll();
       });
-      let gone = false;
-      let restamped = false;
-      const restamp = () => {
-        if (restamped) return;
-        restamped = true;
-        this.redis.restamp(this.key, member).catch(() => undefined); // the grant's own stamp stands
-      };
-      let atDeparture = false;
-      const go = () => {
-        gone = true;
-        if (!atDeparture) restamp();
-      };
-      try {
-        return await task((stampAtDeparture = false) => {
-          atDeparture = stampAtDeparture;
-          const slot = started(stampAtDeparture);
-          if (slot) return slot.then(go);
-          go();
-          return undefined;
-        }, {
-          slotInMs: 0,
-          departed: () => {
-            grant.departed();
-            if (gone) restamp();
-          },
-        });
-      } finally {
-        if (gone) restamp(); // went, and never said it departed: it may have, by now
-      }
-    });
+      return task(started, { slotInMs: 0, departed: grant.departed });
+    }, restamp);
   }
 
   /** This process slows down, and the others with it until this one starts to recover. */
