@@ -223,32 +223,6 @@ describe.each(ENGINES)('the ledger on $name', (engine) => {
     expect(await fates(first.run_id)).toContain('k2 pending/never_accepted');
   });
 
-  it('an unknown send is not resent while an accepted send before it still waits for its webhook (retried out of order)', async () => {
-    const loaded = freshJob(3, { unknown_resend_after: '15m', concurrency: 1 });
-    const provider = new ScriptedProvider((msg) => (msg.recipient === phone(1) ? { kind: 'unknown', detail: 'socket hang up after the request was written' } : accepted(msg)));
-    const first = await run(loaded, provider);
-    expect(first.counts).toMatchObject({ unknown: 1, accepted: 2 });
-    const ids = Object.fromEntries((await wh.query<{ row_key: string; send_id: string; provider_message_id: string | null }>(
-      'SELECT row_key, send_id, provider_message_id FROM herald.sends WHERE run_id = $1', [first.run_id])).map((r) => [r.row_key, r]));
-    const event = (id: string, key: string) => ({
-      event_id: id, provider: 'sandbox', event_type: 'delivered', provider_message_id: ids[key]!.provider_message_id, recipient: null, occurred_at: new Date(),
-      received_at: new Date(), error_code: null, error_detail: null, pricing_category: null, payload: {}, send_id: ids[key]!.send_id,
-    });
-    // k2 (after the unknown k1) got its webhook; k0 (before it) not yet: its post was refused and
-    // will be retried, so k1's may be on its way too.
-    await wh.insert(EVENTS, [event(`${first.run_id}-e2`, 'k2')]);
-    const later = () => new Date(Date.now() + 16 * 60_000);
-    const held = new ScriptedProvider(accepted);
-    await run(loaded, held, { now: later });
-    expect(held.calls).toHaveLength(0);
-    expect(await fates(first.run_id)).toContain('k1 unknown/outcome_unknown');
-    // k0's webhook lands: the flow has passed k1 with no word of it, so Meta never took it.
-    await wh.insert(EVENTS, [event(`${first.run_id}-e0`, 'k0')]);
-    const resent = new ScriptedProvider(accepted);
-    await run(loaded, resent, { now: later });
-    expect(recipients(resent)).toEqual([phone(1)]);
-  });
-
   it('a provider that refuses a reused id gets an unknown send again with the same id (Infobip)', async () => {
     const provider = new ScriptedProvider((msg) => (msg.attempt === 1 ? { kind: 'unknown', detail: 'socket hang up' } : accepted(msg)), true);
     const summary = await run(freshJob(2, { concurrency: 1 }), provider);

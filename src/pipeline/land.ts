@@ -238,8 +238,7 @@ const ECHOES_SEND_ID = ['meta', 'sandbox'];
 /**
  * The job's unknown sends, settled by what webhooks have told since: an event carrying the send's
  * id means the provider took it (a `failed` one, that it failed). A Meta send with no event at all
- * `unknown_resend_after` after its request started, while the sender's later accepted sends got theirs
- * and the job's earlier ones (of the last two `unknown_resend_after`) are not still waiting for theirs, was
+ * `unknown_resend_after` after its request started, while the sender's later accepted sends got theirs, was
  * never accepted: it goes back to `pending`, and the next run (or the resumed one) sends it.
  * `only` keeps a part of a run to its own recipients: a row released to `pending` after its own
  * part had passed it would wait for the next run. Returns how many rows changed.
@@ -273,22 +272,14 @@ export async function reconcileUnknowns(wh: Warehouse, job: Job, now: Date, only
   const settled = [...bySend.values()];
   await wh.update(SENDS, settled, ['status', 'reason', 'error_code', 'error_detail', 'provider_message_id', 'sent_at', 'not_before'], { recentOn: 'created_at' });
 
-  const resendAfterMs = durationMs(job.delivery.unknown_resend_after);
-  const cutoff = new Date(now.getTime() - resendAfterMs);
-  // Webhooks flow past it only if none of the job's sends accepted just before it still waits
-  // for its own: a provider retries a refused webhook later (herald was down, or restarting), so a
-  // later send's status can land before this one's. The chaos suite messaged people twice so.
-  const flowingSince = new Date(now.getTime() - 2 * resendAfterMs);
+  const cutoff = new Date(now.getTime() - durationMs(job.delivery.unknown_resend_after));
   const silent = (await wh.query<PartKey & { send_id: string; created_at: Date | string }>(
     "SELECT s.send_id, s.recipient, s.row_key, s.created_at FROM herald.sends s WHERE s.job = $1 AND s.status = 'unknown' AND coalesce(s.sent_at, s.created_at) <= $2 " +
     'AND s.provider IN (SELECT unnest($3::text[])) ' +
     'AND NOT EXISTS (SELECT 1 FROM herald.events e WHERE e.send_id = s.send_id) ' +
     'AND EXISTS (SELECT 1 FROM herald.sends l JOIN herald.events e ON e.provider_message_id = l.provider_message_id ' +
-    "  WHERE l.provider = s.provider AND l.sender = s.sender AND l.status = 'accepted' AND l.sent_at > coalesce(s.sent_at, s.created_at)) " +
-    'AND NOT EXISTS (SELECT 1 FROM herald.sends p ' +
-    "  WHERE p.job = s.job AND p.provider = s.provider AND p.sender = s.sender AND p.status = 'accepted' AND p.sent_at > $4 AND p.sent_at < coalesce(s.sent_at, s.created_at) " +
-    '  AND NOT EXISTS (SELECT 1 FROM herald.events e WHERE e.provider_message_id = p.provider_message_id))',
-    [job.name, cutoff, ECHOES_SEND_ID, flowingSince])).filter(only);
+    "  WHERE l.provider = s.provider AND l.sender = s.sender AND l.status = 'accepted' AND l.sent_at > coalesce(s.sent_at, s.created_at))",
+    [job.name, cutoff, ECHOES_SEND_ID])).filter(only);
   await wh.update(SENDS, silent.map(({ send_id, created_at }) => ({
     send_id, created_at, status: 'pending', reason: 'never_accepted',
     error_detail: `no webhook for this send ${job.delivery.unknown_resend_after} after it started, while later sends from the sender got theirs: the provider never took it`,
